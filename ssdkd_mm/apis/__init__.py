@@ -1,0 +1,3 @@
+from .extract import extract_student
+
+__all__ = ['extract_student']

@@ -1,0 +1,3 @@
+from .val_loop import SSDKDValLoop
+
+__all__ = ['SSDKDValLoop']

@@ -1,0 +1,6 @@
+from .algorithms import *  # noqa: F401,F403
+from .augment import BatchAugment
+from .generators import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+
+__all__ = ['BatchAugment']

@@ -1,0 +1,546 @@
+# Copyright (c) ssdkd_mm contributors. All rights reserved.
+"""SSD-KD: Small Scale Data-Free Knowledge Distillation (CVPR 2024)."""
+import copy
+import os.path as osp
+import time
+from typing import Dict, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine import dist
+from mmengine.logging import print_log
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.runner import load_checkpoint
+
+from mmrazor.models.algorithms.base import BaseAlgorithm
+from mmrazor.registry import MODELS
+from ...replay import PrioritySampler, ReplayBuffer
+from .._utils import unwrap
+from ..augment import BatchAugment
+from ..losses import BNStatisticsLoss, ModulatingFunction
+from .task_adapters import build_task_adapter
+
+INVERSION_DEFAULTS = dict(
+    source='generator',  # 'generator' | 'noise' (Gaussian-noise baseline)
+    g_steps=2,  # inner generator steps per synthesis round (Fast-k's k)
+    synth_batch_size=256,
+    lr_g=5e-3,  # inner-loop Adam lr of the cloned generator
+    lr_z=0.015,  # inner-loop Adam lr of the latent
+    meta=True,  # FOMAML meta-generator (False: train the generator directly)
+    bn_weight=10.0,
+    oh_weight=0.5,
+    adv_weight=1.33,
+    bn_momentum=0.9,
+    adv_tau=1.0,
+    targets='uniform',  # 'uniform' | 'balanced' (inverse buffer histogram)
+    phi_on=('ce', 'adv'),  # loss terms weighted per sample by φ
+    insert_top_k=None,  # insert only the k samples with highest φ·KL
+)
+BUFFER_DEFAULTS = dict(
+    capacity=5000,
+    eviction='lowest_priority',  # or 'fifo'
+    unbounded=False,  # True: Fast-DFKD's ever-growing pool
+    device=None,  # None: the training device
+    pin_memory=False,
+)
+SAMPLER_DEFAULTS = dict(
+    mode='proportional',  # 'proportional' | 'rank' | 'uniform'
+    alpha=0.6,
+    beta=(0.4, 1.0),
+    eps=1e-6,
+    priority_tau=1.0,  # τ_p of the priority KL
+    priority_uses_phi=True,  # π = φ·KL + ε (False: π = KL + ε)
+    new_priority='phi_kl',  # 'phi_kl' or 'max' (standard PER)
+)
+KD_DEFAULTS = dict(
+    tau=20.0,
+    batch_size=256,
+    loss_weight=1.0,
+    importance_weighting=True,  # apply the IS weights w_i
+    phi_in_loss=False,  # multiply the KD loss by φ again (double counts)
+    augment=dict(crop_padding=4, hflip=True),
+)
+
+
+def _merge(defaults: dict, given: Optional[dict], name: str) -> dict:
+    given = dict(given or {})
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise KeyError(f'unknown key(s) {sorted(unknown)} in {name}; valid '
+                       f'keys are {sorted(defaults)}')
+    out = copy.deepcopy(defaults)
+    out.update(given)
+    return out
+
+
+@MODELS.register_module()
+class SSDKDDistillation(BaseAlgorithm):
+    """SSD-KD as an mmrazor algorithm.
+
+    Each training iteration may run one **data inversion** round (a generator
+    trained against the frozen teacher with BN-statistics matching, CE to
+    sampled classes and the masked adversarial term, each sample weighted by
+    φ) that partially updates a small **replay buffer**, and one **student
+    step** on a batch drawn from the buffer by **priority sampling δ** with
+    importance-sampling weights. When each happens is decided by
+    :class:`SSDKDInversionHook` through :attr:`synthesis_due`,
+    :attr:`distill_due` and :attr:`adversarial`.
+
+    The teacher is built from a model config (e.g. an mmpretrain classifier)
+    and a local checkpoint, loaded strictly and frozen three ways: no grad,
+    never re-initialised by the Runner, always in eval mode.
+
+    Args:
+        architecture (dict | BaseModel): The student.
+        teacher (dict | BaseModel): The teacher.
+        generator (dict | nn.Module): The inversion generator.
+        teacher_ckpt (str, optional): Local teacher checkpoint.
+        teacher_ckpt_strict (bool): Strict loading. Defaults to True.
+        task (str): ``'cls'``. Defaults to ``'cls'``.
+        num_classes (int, optional): Inferred from the teacher's head when
+            omitted.
+        inversion (dict): Data-inversion knobs, see ``INVERSION_DEFAULTS``.
+        modulating (dict): φ knobs, see :class:`ModulatingFunction`.
+        replay_buffer (dict): Buffer knobs, see ``BUFFER_DEFAULTS``.
+        sampler (dict): δ knobs, see ``SAMPLER_DEFAULTS``.
+        kd (dict): Student-step knobs, see ``KD_DEFAULTS``.
+        data_preprocessor (dict, optional): Defaults to the student's.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 architecture: Union[BaseModel, Dict],
+                 teacher: Union[BaseModel, Dict],
+                 generator: Union[nn.Module, Dict],
+                 teacher_ckpt: Optional[str] = None,
+                 teacher_ckpt_strict: bool = True,
+                 task: str = 'cls',
+                 num_classes: Optional[int] = None,
+                 inversion: Optional[dict] = None,
+                 modulating: Optional[dict] = None,
+                 replay_buffer: Optional[dict] = None,
+                 sampler: Optional[dict] = None,
+                 kd: Optional[dict] = None,
+                 data_preprocessor: Optional[Union[Dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(architecture, data_preprocessor, init_cfg)
+        self.inv_cfg = _merge(INVERSION_DEFAULTS, inversion, 'inversion')
+        self.buf_cfg = _merge(BUFFER_DEFAULTS, replay_buffer, 'replay_buffer')
+        self.smp_cfg = _merge(SAMPLER_DEFAULTS, sampler, 'sampler')
+        self.kd_cfg = _merge(KD_DEFAULTS, kd, 'kd')
+        self._check_knobs()
+
+        self.teacher = (
+            MODELS.build(teacher) if isinstance(teacher, dict) else teacher)
+        if teacher_ckpt is not None:
+            self._load_teacher(teacher_ckpt, teacher_ckpt_strict)
+        else:
+            print_log(
+                'SSDKDDistillation: teacher_ckpt is None, the teacher keeps '
+                'its initial weights (only sensible in tests).',
+                logger='current', level=30)
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+
+        self.generator = (
+            MODELS.build(generator)
+            if isinstance(generator, dict) else generator)
+        self.task = build_task_adapter(task)
+        self.num_classes = num_classes or self._infer_num_classes()
+
+        # Plain objects: never in state_dict()/buffers(); the hooks
+        # checkpoint them under checkpoint['ssdkd'].
+        self.bn_loss = BNStatisticsLoss(self.inv_cfg['bn_momentum'])
+        self.modulating = ModulatingFunction(**(modulating or {}))
+        self.buffer = ReplayBuffer(
+            capacity=self.buf_cfg['capacity'],
+            img_shape=tuple(self.generator.img_shape),
+            eviction=self.buf_cfg['eviction'],
+            unbounded=self.buf_cfg['unbounded'],
+            device='cpu',
+            pin_memory=self.buf_cfg['pin_memory'])
+        self.sampler = PrioritySampler(
+            alpha=self.smp_cfg['alpha'],
+            beta=tuple(self.smp_cfg['beta']),
+            eps=self.smp_cfg['eps'],
+            mode=self.smp_cfg['mode'])
+        self.augment = BatchAugment(**self.kd_cfg['augment'])
+        self._check_normalisation()
+
+        # Schedule flags, set each iteration by SSDKDInversionHook.
+        self.synthesis_due = True
+        self.distill_due = True
+        self.adversarial = False
+        # Counters persisted by the inversion hook.
+        self.rounds = 0
+        self.kd_steps = 0
+        self.synth_time = 0.0
+        self.kd_time = 0.0
+
+    # ------------------------------------------------------------ setup
+    def _check_knobs(self) -> None:
+        inv, kd = self.inv_cfg, self.kd_cfg
+        if inv['source'] not in ('generator', 'noise'):
+            raise ValueError("inversion.source must be 'generator' or "
+                             f"'noise', got {inv['source']!r}")
+        if inv['g_steps'] < 1 or inv['synth_batch_size'] < 1:
+            raise ValueError('inversion.g_steps and inversion.synth_batch_size'
+                             ' must be >= 1')
+        if inv['targets'] not in ('uniform', 'balanced'):
+            raise ValueError("inversion.targets must be 'uniform' or "
+                             f"'balanced', got {inv['targets']!r}")
+        if kd['tau'] <= 0 or self.smp_cfg['priority_tau'] <= 0:
+            raise ValueError('kd.tau and sampler.priority_tau must be > 0')
+        if self.smp_cfg['new_priority'] not in ('phi_kl', 'max'):
+            raise ValueError("sampler.new_priority must be 'phi_kl' or "
+                             f"'max', got {self.smp_cfg['new_priority']!r}")
+        if (not self.buf_cfg['unbounded']
+                and self.buf_cfg['capacity'] < kd['batch_size']):
+            raise ValueError(
+                f"replay_buffer.capacity ({self.buf_cfg['capacity']}) is "
+                f"smaller than kd.batch_size ({kd['batch_size']}); raise the "
+                'capacity or lower the KD batch size.')
+
+    def _load_teacher(self, ckpt: str, strict: bool) -> None:
+        if not osp.isfile(osp.expanduser(ckpt)):
+            raise FileNotFoundError(
+                f'Teacher checkpoint not found: {ckpt!r}. Set '
+                '`model.teacher_ckpt` (or the config variable `teacher_ckpt`) '
+                'to a local checkpoint of the teacher model.')
+        try:
+            load_checkpoint(
+                self.teacher, ckpt, map_location='cpu', strict=strict,
+                revise_keys=[(r'^module\.', '')])
+        except RuntimeError as e:
+            raise RuntimeError(
+                f'Teacher checkpoint {ckpt!r} does not match the teacher '
+                f'model (strict loading): {e}. Check that `model.teacher` is '
+                'the config the checkpoint was trained with.') from e
+        # Loaded weights must survive Runner._init_model_weights().
+        self.teacher._is_init = True
+
+    def _infer_num_classes(self) -> int:
+        for model in (self.teacher, self.student):
+            for head in ('head', 'decode_head'):
+                n = getattr(getattr(model, head, None), 'num_classes', None)
+                if n is not None:
+                    break
+            else:
+                continue
+            break
+        else:
+            raise ValueError('Cannot infer the number of classes from the '
+                             'teacher; set `model.num_classes`.')
+        t_n = getattr(getattr(self.teacher, 'head', None), 'num_classes', n)
+        s_n = getattr(getattr(self.student, 'head', None), 'num_classes', n)
+        if t_n != s_n:
+            raise ValueError(f'The teacher predicts {t_n} classes but the '
+                             f'student {s_n}; set the student head\'s '
+                             'num_classes to the teacher\'s.')
+        return n
+
+    def _check_normalisation(self) -> None:
+        pre = self.data_preprocessor
+        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
+        if mean is None or std is None:
+            raise ValueError(
+                'SSDKDDistillation needs a data_preprocessor with mean and std'
+                ' (synthetic images in [0, 1] are normalised with them); set '
+                '`model.data_preprocessor` with `mean`/`std`.')
+        nc = self.generator.img_shape[0]
+        if mean.numel() != nc:
+            raise ValueError(
+                f'The generator makes {nc}-channel images but the data '
+                f'preprocessor normalises {mean.numel()} channels; set '
+                '`model.generator.nc` to the teacher\'s input channels.')
+        self.register_buffer(
+            '_img_mean', mean.detach().clone().view(1, -1, 1, 1),
+            persistent=False)
+        self.register_buffer(
+            '_img_std', std.detach().clone().view(1, -1, 1, 1),
+            persistent=False)
+
+    @property
+    def student(self) -> nn.Module:
+        return self.architecture
+
+    def train(self, mode: bool = True) -> 'SSDKDDistillation':
+        """The loop calls ``model.train()`` every iteration; the teacher's BN
+        running statistics must never move, so it stays in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def normalize(self, x01: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] → the models' input space: (255·x − mean)/std."""
+        return (x01 * 255.0 - self._img_mean) / self._img_std
+
+    @property
+    def device(self) -> torch.device:
+        return self._img_mean.device
+
+    def attach_bn_hooks(self) -> int:
+        """(Re-)attach the BN-statistics hooks to the current teacher BN
+        layers; returns how many were hooked."""
+        return self.bn_loss.attach(unwrap(self.teacher))
+
+    def _ensure_buffer_device(self) -> None:
+        target = torch.device(self.buf_cfg['device'] or self.device)
+        if self.buffer.device != target:
+            self.buffer.to(target)
+
+    # ------------------------------------------------------------ train
+    def train_step(self, data, optim_wrapper: OptimWrapperDict
+                   ) -> Dict[str, torch.Tensor]:
+        """One SSD-KD iteration; ``data`` comes from the placeholder dataset
+        and is ignored (no real image is ever read in training)."""
+        if not isinstance(optim_wrapper, OptimWrapperDict):
+            raise TypeError(
+                'SSDKDDistillation needs optim_wrapper with keys '
+                "'architecture' and 'generator' built by "
+                "constructor='mmrazor.SeparateOptimWrapperConstructor'.")
+        log_vars = {}
+        if self.synthesis_due:
+            log_vars.update(self.synthesize(optim_wrapper['generator']))
+        if self.distill_due and (len(self.buffer) > 0
+                                 or self.inv_cfg['source'] == 'noise'):
+            log_vars.update(self.distill_step(optim_wrapper['architecture']))
+        return log_vars
+
+    def _sample_targets(self, n: int) -> torch.Tensor:
+        if self.inv_cfg['targets'] == 'balanced' and len(self.buffer) > 0:
+            hist = self.buffer.class_histogram(self.num_classes).to(
+                self.device)
+            probs = 1.0 / (hist + 1.0)
+            return torch.multinomial(probs / probs.sum(), n, replacement=True)
+        return torch.randint(0, self.num_classes, (n, ), device=self.device)
+
+    def synthesize(self, optim_g: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """One data-inversion round (Fast-DFKD meta-generator with φ-weighted
+        losses); inserts the best batch into the replay buffer."""
+        if self.inv_cfg['source'] == 'noise':
+            return {}
+        t0 = time.perf_counter()
+        cfg = self.inv_cfg
+        teacher, student = unwrap(self.teacher), unwrap(self.student)
+        generator = unwrap(self.generator)
+        if not self.bn_loss.is_attached_to(teacher):
+            self.attach_bn_hooks()
+        n, device = cfg['synth_batch_size'], self.device
+
+        z = torch.randn(n, generator.latent_dim, device=device,
+                        requires_grad=True)
+        targets = self._sample_targets(n)
+        fast_g = generator.clone() if cfg['meta'] else generator
+        params = [dict(params=[z], lr=cfg['lr_z'])]
+        if cfg['meta']:
+            params.append(dict(params=fast_g.parameters(), lr=cfg['lr_g']))
+        inner = torch.optim.Adam(params, betas=(0.5, 0.999))
+        optim_g.zero_grad()
+
+        # The adversarial term back-propagates through the student: freeze
+        # it so no gradient of the generator step reaches the student.
+        student_mode = student.training
+        student.eval()
+        student_grad = [p.requires_grad for p in student.parameters()]
+        student.requires_grad_(False)
+        ref_counts = (
+            self.buffer.class_histogram(self.num_classes).to(device)
+            if len(self.buffer) > 0 else None)
+        best_loss, best_x = float('inf'), None
+        try:
+            for _ in range(cfg['g_steps']):
+                x01 = fast_g(z)
+                x = self.normalize(self.augment(x01))
+                with self.bn_loss.enabled():
+                    t_logits = self.task.logits(teacher, x)
+                    loss_bn = self.bn_loss.loss()
+                conf, hist = self.task.phi_statistics(t_logits.detach())
+                phi = self.modulating(conf, hist, ref_counts)
+                w_ce = phi if 'ce' in cfg['phi_on'] else 1.0
+                loss_oh = (w_ce * self.task.ce(t_logits, targets)).mean()
+                loss_adv = t_logits.new_zeros(())
+                if self.adversarial and cfg['adv_weight'] > 0:
+                    s_logits = self.task.logits(student, x)
+                    s_logits, t_al = self.task.align(s_logits, t_logits)
+                    mask = self.task.agreement(s_logits.detach(),
+                                               t_al.detach())
+                    kl = self.task.kl(s_logits, t_al, cfg['adv_tau'])
+                    w_adv = phi if 'adv' in cfg['phi_on'] else 1.0
+                    loss_adv = -(w_adv * mask * kl).mean()
+                loss = (cfg['bn_weight'] * loss_bn +
+                        cfg['oh_weight'] * loss_oh +
+                        cfg['adv_weight'] * loss_adv)
+                if loss.item() < best_loss:
+                    best_loss, best_x = loss.item(), x01.detach()
+                inner.zero_grad()
+                loss.backward()
+                if cfg['meta']:
+                    # FOMAML: the clone's gradient is the shared generator's
+                    # meta-gradient, accumulated over the inner steps.
+                    for p, fp in zip(generator.parameters(),
+                                     fast_g.parameters()):
+                        if fp.grad is None:
+                            continue
+                        if p.grad is None:
+                            p.grad = fp.grad.detach().clone()
+                        else:
+                            p.grad.add_(fp.grad.detach())
+                    inner.step()
+                else:
+                    inner.step()
+                    optim_g.step()
+                    optim_g.zero_grad()
+            if cfg['meta']:
+                self._average_generator_grads(generator)
+                optim_g.step()
+                optim_g.zero_grad()
+            self.bn_loss.update_momentum()
+            insert_log = self._insert(best_x)
+        finally:
+            for p, g in zip(student.parameters(), student_grad):
+                p.requires_grad_(g)
+            student.train(student_mode)
+        self.rounds += 1
+        dt = time.perf_counter() - t0
+        self.synth_time += dt
+        log = dict(
+            loss_bn=loss_bn.detach(),
+            loss_oh=loss_oh.detach(),
+            loss_adv=loss_adv.detach(),
+            synth_round_time=dt)
+        log.update(insert_log)
+        return log
+
+    @staticmethod
+    def _average_generator_grads(generator: nn.Module) -> None:
+        """Mean of the meta-gradient over ranks (no-op on one process)."""
+        if dist.get_world_size() < 2:
+            return
+        for p in generator.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad, op='mean')
+
+    @torch.no_grad()
+    def _discrepancy_stats(self, x01: torch.Tensor):
+        """ŷ, teacher confidence, class histogram and KL(p_t ‖ p_s) at τ_p
+        for images in [0, 1] (students in whatever mode the caller set)."""
+        x = self.normalize(x01)
+        t_logits = self.task.logits(unwrap(self.teacher), x)
+        s_logits, t_logits = self.task.align(
+            self.task.logits(unwrap(self.student), x), t_logits)
+        conf, hist = self.task.phi_statistics(t_logits)
+        kl = self.task.kl(s_logits, t_logits, self.smp_cfg['priority_tau'])
+        return self.task.pseudo_label(t_logits), conf, hist, kl
+
+    def _priority(self, phi: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+        """π = φ·KL + ε (or KL + ε), the discrepancy driving δ."""
+        disc = phi * kl if self.smp_cfg['priority_uses_phi'] else kl
+        return self.sampler.new_priority(disc)
+
+    def _insert(self, x01: torch.Tensor) -> Dict[str, float]:
+        self._ensure_buffer_device()
+        student = unwrap(self.student)
+        mode = student.training
+        student.eval()
+        ref = (self.buffer.class_histogram(self.num_classes).to(self.device)
+               if len(self.buffer) > 0 else None)
+        label, conf, hist, kl = self._discrepancy_stats(x01)
+        student.train(mode)
+        phi = self.modulating(conf, hist, ref)
+        prio = self._priority(phi, kl)
+        k = self.inv_cfg['insert_top_k']
+        if k is not None and k < len(prio):
+            # "ordered": keep the round's samples with the highest φ·KL.
+            keep = prio.topk(k).indices
+            x01, label, phi, prio = x01[keep], label[keep], phi[keep], \
+                prio[keep]
+        if self.smp_cfg['new_priority'] == 'max' and len(self.buffer) > 0:
+            prio = torch.full_like(prio, float(self.buffer.priority.max()))
+        self.buffer.add(x01, phi, label, prio, step=self.rounds)
+        return dict(buffer_size=float(len(self.buffer)),
+                    unique_images=float(self.buffer.n_inserted_total))
+
+    def distill_step(self, optim_s: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """One student step: x ~ δ (priority sampling), IS-weighted
+        τ²·KL(p_t^τ ‖ p_s^τ), then π updated from the new discrepancy."""
+        t0 = time.perf_counter()
+        cfg = self.kd_cfg
+        teacher, student = unwrap(self.teacher), self.student
+        n = cfg['batch_size']
+        if self.inv_cfg['source'] == 'noise':
+            idx = None
+            weights = torch.ones(n, device=self.device)
+            x = torch.randn(n, *self.generator.img_shape, device=self.device)
+        else:
+            self._ensure_buffer_device()
+            idx, weights = self.sampler.sample(self.buffer.priority, n)
+            x01 = self.buffer.get(idx).to(self.device, non_blocking=True)
+            weights = weights.to(self.device)
+            x = self.normalize(self.augment(x01))
+        with torch.no_grad():
+            t_logits = self.task.logits(teacher, x)
+        with optim_s.optim_context(student):
+            s_logits, t_logits = self.task.align(
+                self.task.logits(student, x), t_logits)
+            kl = self.task.kl(s_logits, t_logits, cfg['tau'])
+            w = weights if cfg['importance_weighting'] else torch.ones_like(
+                weights)
+            if cfg['phi_in_loss'] and idx is not None:
+                w = w * self.buffer.phi[idx].to(w)
+            loss = cfg['loss_weight'] * (w * kl).mean()
+        optim_s.update_params(loss)
+        if idx is not None:
+            with torch.no_grad():
+                kl_p = self.task.kl(s_logits.detach(), t_logits,
+                                    self.smp_cfg['priority_tau'])
+                prio = self._priority(self.buffer.phi[idx].to(kl_p), kl_p)
+                self.buffer.update_priority(idx, prio.to(self.buffer.device))
+                self.buffer.mark_sampled(idx)
+        self.kd_steps += 1
+        self.kd_time += time.perf_counter() - t0
+        return dict(loss_kd=loss.detach(), is_weight_mean=weights.mean())
+
+    @torch.no_grad()
+    def refresh_buffer(self, chunk: int = 1024) -> None:
+        """Recompute ŷ, φ and π over the whole buffer with the current
+        student, so rarely drawn entries do not keep stale priorities."""
+        if len(self.buffer) == 0:
+            return
+        self._ensure_buffer_device()
+        student = unwrap(self.student)
+        mode = student.training
+        student.eval()
+        all_idx = torch.arange(len(self.buffer), device=self.buffer.device)
+        stats = [
+            self._discrepancy_stats(
+                self.buffer.get(all_idx[s:s + chunk]).to(self.device))
+            for s in range(0, len(self.buffer), chunk)
+        ]
+        student.train(mode)
+        label, conf, hist, kl = (torch.cat(t) for t in zip(*stats))
+        # Counts over the buffer itself; φ normalised over the buffer.
+        phi = self.modulating(conf, hist)
+        dev = self.buffer.device
+        self.buffer.update_entries(
+            all_idx, phi=phi.to(dev), pseudo_label=label.to(dev),
+            priority=self._priority(phi, kl).to(dev))
+
+    # ------------------------------------------------------------ state
+    def ssdkd_state_dict(self) -> dict:
+        """Counters and BN-EMA state (buffer and sampler are persisted by
+        their own hooks)."""
+        return dict(
+            bn_loss=self.bn_loss.state_dict(),
+            rounds=self.rounds,
+            kd_steps=self.kd_steps,
+            synth_time=self.synth_time,
+            kd_time=self.kd_time)
+
+    def load_ssdkd_state_dict(self, state: dict) -> None:
+        self.bn_loss.load_state_dict(state['bn_loss'])
+        self.rounds = state['rounds']
+        self.kd_steps = state['kd_steps']
+        self.synth_time = state['synth_time']
+        self.kd_time = state['kd_time']

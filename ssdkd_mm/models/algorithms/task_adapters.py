@@ -1,0 +1,70 @@
+# Copyright (c) ssdkd_mm contributors. All rights reserved.
+"""Where classification and segmentation differ, in one place.
+
+The algorithm never branches on the task: it asks its adapter for logits,
+per-sample losses, pseudo-labels and the statistics φ needs.
+"""
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .._utils import first_tensor
+from ..losses import per_sample_kl
+
+
+class ClsTaskAdapter:
+    """Image classification: logits are (N, C)."""
+
+    name = 'cls'
+
+    def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Logits of an mmpretrain classifier called in ``mode='tensor'``."""
+        return first_tensor(model(x, mode='tensor'))
+
+    def align(self, student_logits: torch.Tensor,
+              teacher_logits: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        if student_logits.shape != teacher_logits.shape:
+            raise ValueError(
+                f'student logits {tuple(student_logits.shape)} and teacher '
+                f'logits {tuple(teacher_logits.shape)} differ: teacher and '
+                'student must predict the same number of classes.')
+        return student_logits, teacher_logits
+
+    def kl(self, student_logits, teacher_logits, tau: float) -> torch.Tensor:
+        """(N,) τ²·KL(p_t^τ ‖ p_s^τ)."""
+        return per_sample_kl(student_logits, teacher_logits, tau)
+
+    def ce(self, teacher_logits: torch.Tensor,
+           targets: torch.Tensor) -> torch.Tensor:
+        """(N,) cross entropy of the teacher to the sampled target classes."""
+        return F.cross_entropy(teacher_logits, targets, reduction='none')
+
+    def agreement(self, student_logits, teacher_logits) -> torch.Tensor:
+        """(N,) mask m_i = 1[argmax f_s = argmax f_t] of the adversarial
+        term."""
+        return (student_logits.argmax(1) == teacher_logits.argmax(1)).float()
+
+    def pseudo_label(self, teacher_logits: torch.Tensor) -> torch.Tensor:
+        """(N,) ŷ = argmax_c p_t(c | x)."""
+        return teacher_logits.argmax(1)
+
+    def phi_statistics(self, teacher_logits: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Teacher confidence (N,) and class histogram (N, C) for φ."""
+        prob = teacher_logits.softmax(1)
+        conf, label = prob.max(1)
+        hist = F.one_hot(label, teacher_logits.shape[1]).to(prob.dtype)
+        return conf, hist
+
+
+TASK_ADAPTERS = {'cls': ClsTaskAdapter}
+
+
+def build_task_adapter(task: str):
+    if task not in TASK_ADAPTERS:
+        raise ValueError(f'task must be one of {sorted(TASK_ADAPTERS)}, '
+                         f'got {task!r}')
+    return TASK_ADAPTERS[task]()

@@ -1,0 +1,3 @@
+from .fast_generator import SSDKDGenerator
+
+__all__ = ['SSDKDGenerator']

@@ -1,0 +1,97 @@
+# Copyright (c) ssdkd_mm contributors. All rights reserved.
+"""SSD-KD's modulating function φ = φ_div × φ_diff (diversity × difficulty)."""
+from typing import Optional
+
+import torch
+
+DIVERSITY_FORMS = ('inverse_freq', 'literal', 'none')
+
+
+class ModulatingFunction:
+    """φ(x) = φ_div(x) · φ_diff(x), computed from the teacher only, detached.
+
+    * difficulty (focal-style): φ_diff = (1 − conf(x))^γ, where conf is the
+      teacher's max-class probability (mean over pixels for segmentation).
+    * diversity, per predicted class c with count n_c out of N samples over
+      (replay buffer ∪ current batch) and C classes:
+      ``'inverse_freq'``: f(c) = min(κ, N / (C·n_c))^η;
+      ``'literal'``: f(c) = 1 − n_c / N; ``'none'``: f(c) = 1.
+      A sample's φ_div is Σ_c h_c·f(c), with h its class histogram (one-hot for
+      classification, pixel-class frequencies for segmentation).
+
+    With ``normalize`` φ is rescaled to mean 1 over the batch, so the loss
+    weights inherited from Fast-DFKD keep their scale.
+
+    Args:
+        gamma (float): γ, difficulty exponent; 0 disables difficulty.
+            Defaults to 2.0.
+        diversity (str): One of ``'inverse_freq'``, ``'literal'``, ``'none'``.
+            Defaults to ``'inverse_freq'``.
+        kappa (float): κ, cap of the inverse-frequency factor. Defaults to 5.
+        eta (float): η, exponent of the inverse-frequency factor.
+            Defaults to 1.
+        normalize (bool): Rescale φ to batch mean 1. Defaults to True.
+    """
+
+    def __init__(self,
+                 gamma: float = 2.0,
+                 diversity: str = 'inverse_freq',
+                 kappa: float = 5.0,
+                 eta: float = 1.0,
+                 normalize: bool = True) -> None:
+        if gamma < 0:
+            raise ValueError(f'modulating.gamma must be >= 0, got {gamma}')
+        if diversity not in DIVERSITY_FORMS:
+            raise ValueError(f'modulating.diversity must be one of '
+                             f'{DIVERSITY_FORMS}, got {diversity!r}')
+        if kappa <= 0 or eta < 0:
+            raise ValueError('modulating.kappa must be > 0 and modulating.eta '
+                             f'>= 0, got kappa={kappa}, eta={eta}')
+        self.gamma, self.diversity = gamma, diversity
+        self.kappa, self.eta, self.normalize = kappa, eta, normalize
+
+    @property
+    def is_identity(self) -> bool:
+        """φ ≡ 1 (the 'φ off' baseline switch)."""
+        return self.gamma == 0 and self.diversity == 'none'
+
+    def diversity_factor(self, class_counts: torch.Tensor) -> torch.Tensor:
+        """f(c) for every class c from the counts n_c (float, length C)."""
+        n_total = class_counts.sum().clamp_min(1.0)
+        num_classes = class_counts.numel()
+        if self.diversity == 'inverse_freq':
+            ratio = n_total / (num_classes * class_counts.clamp_min(1e-6))
+            return ratio.clamp(max=self.kappa).pow(self.eta)
+        if self.diversity == 'literal':
+            return 1.0 - class_counts / n_total
+        return torch.ones_like(class_counts)
+
+    @torch.no_grad()
+    def __call__(self,
+                 confidence: torch.Tensor,
+                 class_hist: torch.Tensor,
+                 reference_counts: Optional[torch.Tensor] = None
+                 ) -> torch.Tensor:
+        """φ for a batch.
+
+        Args:
+            confidence (Tensor): (N,) teacher confidence in [0, 1].
+            class_hist (Tensor): (N, C) per-sample class frequencies (rows
+                sum to 1).
+            reference_counts (Tensor, optional): (C,) class counts of the
+                replay buffer; the batch's own histogram is added to them.
+
+        Returns:
+            Tensor: (N,) non-negative weights.
+        """
+        phi = torch.ones_like(confidence)
+        if self.gamma > 0:
+            phi = phi * (1.0 - confidence).clamp_min(0).pow(self.gamma)
+        if self.diversity != 'none':
+            counts = class_hist.sum(0)
+            if reference_counts is not None:
+                counts = counts + reference_counts.to(counts)
+            phi = phi * (class_hist * self.diversity_factor(counts)).sum(1)
+        if self.normalize:
+            phi = phi / phi.mean().clamp_min(1e-12)
+        return phi.detach()

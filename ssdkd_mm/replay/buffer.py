@@ -1,0 +1,479 @@
+# Copyright (c) ssdkd_mm contributors. All rights reserved.
+"""SSD-KD's dynamic replay buffer B: a fixed number of synthetic samples,
+updated partially (new samples replace the least useful ones)."""
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+# Per-entry tensors and their storage dtypes; the image dtype is uint8.
+_ENTRY_DTYPES = {
+    'images': torch.uint8,
+    'phi': torch.float32,
+    'pseudo_label': torch.int64,
+    'priority': torch.float32,
+    'inserted_at': torch.int64,
+    'times_sampled': torch.int64,
+    'insert_order': torch.int64,
+}
+
+DeviceType = Union[str, torch.device]
+
+
+class ReplayBuffer:
+    """Fixed-capacity store of synthetic images for SSD-KD's dynamic replay
+    buffer (partial update).
+
+    Each entry keeps the image x_i (quantised to uint8, as Fast-DFKD stores
+    PNGs), the modulating value φ_i, the teacher pseudo-label ŷ_i, the
+    priority π_i, the training step it was inserted at, how many times it has
+    been sampled, and a global insertion ordinal (for FIFO eviction).
+
+    The filled entries always form a prefix ``[0, size)`` of the storage
+    (entries are never removed, only overwritten), so the per-entry
+    attributes (``images``, ``phi``, ...) are cheap views of that prefix.
+
+    This is a plain object, not an ``nn.Module``: it must stay out of
+    ``model.state_dict()`` and ``model.buffers()`` (buffer syncing in DDP and
+    ``SyncBuffersHook`` would average it). Persist it with
+    :meth:`state_dict` / :meth:`load_state_dict`.
+
+    Args:
+        capacity (int): Number of entries N_B. For an unbounded buffer this
+            is only the initial allocation.
+        img_shape (Sequence[int]): Shape of one image, e.g. ``(3, 32, 32)``.
+        eviction (str): Which existing entries new samples overwrite when the
+            buffer is full. ``'lowest_priority'`` replaces the entries with
+            the lowest π (ties: oldest ``inserted_at``, then lower slot);
+            ``'fifo'`` replaces the oldest insertions (ring order).
+            Defaults to ``'lowest_priority'``.
+        unbounded (bool): Never evict and grow the storage instead
+            (Fast-DFKD's ever-growing pool, a baseline switch).
+            Defaults to False.
+        device (str | torch.device): Where the storage lives.
+            Defaults to ``'cpu'``.
+        pin_memory (bool): Allocate page-locked storage when ``device`` is
+            the CPU and CUDA is available, for fast host-to-device copies of
+            sampled batches. Ignored otherwise. Defaults to False.
+    """
+
+    EVICTIONS = ('lowest_priority', 'fifo')
+
+    def __init__(self,
+                 capacity: int,
+                 img_shape: Sequence[int],
+                 eviction: str = 'lowest_priority',
+                 unbounded: bool = False,
+                 device: DeviceType = 'cpu',
+                 pin_memory: bool = False) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) \
+                or capacity < 1:
+            raise ValueError(
+                f'capacity must be a positive int, got {capacity!r}')
+        img_shape = tuple(int(s) for s in img_shape)
+        if len(img_shape) == 0 or any(s < 1 for s in img_shape):
+            raise ValueError('img_shape must be a non-empty sequence of '
+                             f'positive ints, got {img_shape}')
+        if eviction not in self.EVICTIONS:
+            raise ValueError(f'eviction must be one of {self.EVICTIONS}, '
+                             f'got {eviction!r}')
+        self.capacity = capacity
+        self.img_shape: Tuple[int, ...] = img_shape
+        self.eviction = eviction
+        self.unbounded = bool(unbounded)
+        self.device = torch.device(device)
+        self.pin_memory = bool(pin_memory)
+        self.n_inserted_total = 0
+        self._size = 0
+        self._storage: Dict[str, Tensor] = {
+            name: self._alloc(capacity, name)
+            for name in _ENTRY_DTYPES
+        }
+
+    # ------------------------------------------------------------------
+    # storage helpers
+    # ------------------------------------------------------------------
+    @property
+    def _pinned(self) -> bool:
+        """Whether storage is page-locked (CPU device, CUDA present)."""
+        return (self.pin_memory and self.device.type == 'cpu'
+                and torch.cuda.is_available())
+
+    def _alloc(self, n: int, name: str) -> Tensor:
+        """Allocate uninitialised storage for ``n`` entries of ``name``."""
+        shape = (n, *self.img_shape) if name == 'images' else (n, )
+        return torch.empty(
+            shape,
+            dtype=_ENTRY_DTYPES[name],
+            device=self.device,
+            pin_memory=self._pinned)
+
+    def _grow(self, min_entries: int) -> None:
+        """Amortised doubling of the storage to hold ``min_entries``."""
+        allocated = self._storage['images'].shape[0]
+        if min_entries <= allocated:
+            return
+        new_len = max(min_entries, 2 * allocated)
+        for name, old in self._storage.items():
+            new = self._alloc(new_len, name)
+            new[:self._size] = old[:self._size]
+            self._storage[name] = new
+
+    @property
+    def allocated(self) -> int:
+        """Number of entries the storage can hold without growing."""
+        return self._storage['images'].shape[0]
+
+    # ------------------------------------------------------------------
+    # size
+    # ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def size(self) -> int:
+        """Number of filled entries."""
+        return self._size
+
+    @property
+    def is_full(self) -> bool:
+        """Whether a bounded buffer has no free slot (never for unbounded)."""
+        return (not self.unbounded) and self._size >= self.capacity
+
+    # ------------------------------------------------------------------
+    # per-entry views over the filled prefix
+    # ------------------------------------------------------------------
+    @property
+    def images(self) -> Tensor:
+        """uint8 images x_i, shape ``(size, *img_shape)``."""
+        return self._storage['images'][:self._size]
+
+    @property
+    def phi(self) -> Tensor:
+        """float32 modulating values φ_i, shape ``(size,)``."""
+        return self._storage['phi'][:self._size]
+
+    @property
+    def pseudo_label(self) -> Tensor:
+        """int64 teacher pseudo-labels ŷ_i, shape ``(size,)``."""
+        return self._storage['pseudo_label'][:self._size]
+
+    @property
+    def priority(self) -> Tensor:
+        """float32 priorities π_i, shape ``(size,)``."""
+        return self._storage['priority'][:self._size]
+
+    @property
+    def inserted_at(self) -> Tensor:
+        """int64 training step at which each entry was inserted."""
+        return self._storage['inserted_at'][:self._size]
+
+    @property
+    def times_sampled(self) -> Tensor:
+        """int64 number of times each entry was drawn (diagnostics)."""
+        return self._storage['times_sampled'][:self._size]
+
+    @property
+    def insert_order(self) -> Tensor:
+        """int64 global ordinal of each entry's insertion (FIFO order)."""
+        return self._storage['insert_order'][:self._size]
+
+    # ------------------------------------------------------------------
+    # insertion
+    # ------------------------------------------------------------------
+    @staticmethod
+    def quantize(images: Tensor) -> Tensor:
+        """x ↦ round(255·clamp(x, 0, 1)) as uint8 (Fast-DFKD's PNG range)."""
+        return (images.detach().clamp(0, 1) * 255).round().to(torch.uint8)
+
+    def _check_per_sample(self, name: str, value: Tensor, n: int) -> None:
+        """Raise ValueError unless ``value`` is a 1-D tensor of length n."""
+        if not isinstance(value, Tensor) or value.dim() != 1 \
+                or value.shape[0] != n:
+            shape = tuple(value.shape) if isinstance(value, Tensor) \
+                else type(value).__name__
+            raise ValueError(f'{name} must be a 1-D tensor of length {n} '
+                             f'(one per image), got {shape}')
+
+    def _eviction_order(self, k: int) -> Tensor:
+        """Slots of the k existing entries to overwrite, first victim first."""
+        if self.eviction == 'fifo':
+            # Ordinals are unique, so the oldest insertions come first.
+            order = torch.argsort(self.insert_order)
+        else:
+            # Lexicographic (π, inserted_at, slot): successive stable sorts,
+            # least significant key first; argsort of arange is the slot key.
+            order = torch.argsort(self.inserted_at, stable=True)
+            order = order[torch.argsort(self.priority[order], stable=True)]
+        return order[:k]
+
+    def add(self, images: Tensor, phi: Tensor, pseudo_label: Tensor,
+            priority: Tensor, step: int) -> Tensor:
+        """B ← B ∪ {(x_i, φ_i, ŷ_i, π_i)}: insert new samples (partial update).
+
+        New samples are always inserted. They fill free slots first (in
+        ascending slot order); the remainder overwrite existing entries chosen
+        by ``eviction`` (the lowest π first, or the oldest first). An
+        unbounded buffer grows instead of evicting.
+
+        If a bounded buffer receives more than ``capacity`` samples at once,
+        only the ``capacity`` new samples with the highest π are kept (ties:
+        earlier input first), since they are the ones lowest-priority
+        eviction would keep; the dropped ones get slot ``-1`` and do not
+        count towards ``n_inserted_total``.
+
+        Args:
+            images (Tensor): Float images in [0, 1], shape
+                ``(n, *img_shape)``, on any device. Values outside [0, 1]
+                are clamped.
+            phi (Tensor): φ_i, shape ``(n,)``.
+            pseudo_label (Tensor): ŷ_i, shape ``(n,)``.
+            priority (Tensor): Initial π_i, shape ``(n,)``.
+            step (int): Training step, stored in ``inserted_at``.
+
+        Returns:
+            Tensor: int64 slot index of each new sample, in input order,
+            shape ``(n,)``, on ``self.device`` (``-1`` for dropped samples).
+        """
+        expected = ('n', *self.img_shape)
+        if not isinstance(images, Tensor) or images.dim() != len(
+                self.img_shape) + 1 or tuple(
+                    images.shape[1:]) != self.img_shape:
+            given = tuple(images.shape) if isinstance(images, Tensor) \
+                else type(images).__name__
+            raise ValueError(f'images must have shape {expected}, '
+                             f'got {given}')
+        n = images.shape[0]
+        for name, value in (('phi', phi), ('pseudo_label', pseudo_label),
+                            ('priority', priority)):
+            self._check_per_sample(name, value, n)
+
+        dev = self.device
+        # Quantise where the images are: moves 4x fewer bytes to the buffer.
+        images = self.quantize(images).to(dev)
+        phi = phi.detach().to(dev, torch.float32)
+        pseudo_label = pseudo_label.detach().to(dev, torch.int64)
+        priority = priority.detach().to(dev, torch.float32)
+        slots_out = torch.full((n, ), -1, dtype=torch.int64, device=dev)
+        if n == 0:
+            return slots_out
+
+        keep: Optional[Tensor] = None
+        if not self.unbounded and n > self.capacity:
+            keep = torch.sort(
+                priority, descending=True,
+                stable=True).indices[:self.capacity].sort().values
+            images, phi = images[keep], phi[keep]
+            pseudo_label, priority = pseudo_label[keep], priority[keep]
+        m = images.shape[0]
+
+        if self.unbounded:
+            self._grow(self._size + m)
+            n_free = m
+        else:
+            n_free = min(m, self.capacity - self._size)
+        free = torch.arange(
+            self._size, self._size + n_free, dtype=torch.int64, device=dev)
+        evicted = self._eviction_order(m - n_free) if m > n_free else \
+            free.new_empty(0)
+        slots = torch.cat([free, evicted])
+
+        st = self._storage
+        st['images'][slots] = images
+        st['phi'][slots] = phi
+        st['pseudo_label'][slots] = pseudo_label
+        st['priority'][slots] = priority
+        st['inserted_at'][slots] = int(step)
+        st['times_sampled'][slots] = 0
+        st['insert_order'][slots] = torch.arange(
+            self.n_inserted_total,
+            self.n_inserted_total + m,
+            dtype=torch.int64,
+            device=dev)
+        self._size += n_free
+        self.n_inserted_total += m
+
+        if keep is None:
+            return slots
+        slots_out[keep] = slots
+        return slots_out
+
+    # ------------------------------------------------------------------
+    # access and updates
+    # ------------------------------------------------------------------
+    def get(self, idx: Tensor) -> Tensor:
+        """x_i = stored_i / 255: float32 images in [0, 1] on ``self.device``.
+
+        Args:
+            idx (Tensor): Slot indices into the filled part, shape ``(b,)``.
+
+        Returns:
+            Tensor: Images of shape ``(b, *img_shape)``.
+        """
+        idx = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
+        return self.images[idx].float().div_(255)
+
+    def update_priority(self, idx: Tensor, priority: Tensor) -> None:
+        """π_i ← π_i^new for the sampled indices (after a student step).
+
+        Args:
+            idx (Tensor): Slot indices, shape ``(b,)``. With repeated
+                indices, which of the values is kept is unspecified.
+            priority (Tensor): New priorities, shape ``(b,)``.
+        """
+        self.update_entries(idx, priority=priority)
+
+    def update_entries(self,
+                       idx: Tensor,
+                       *,
+                       phi: Optional[Tensor] = None,
+                       pseudo_label: Optional[Tensor] = None,
+                       priority: Optional[Tensor] = None) -> None:
+        """(φ_i, ŷ_i, π_i) ← recomputed values, e.g. in the periodic refresh.
+
+        Args:
+            idx (Tensor): Slot indices into the filled part, shape ``(b,)``.
+            phi (Tensor, optional): New φ_i, shape ``(b,)``.
+            pseudo_label (Tensor, optional): New ŷ_i, shape ``(b,)``.
+            priority (Tensor, optional): New π_i, shape ``(b,)``.
+        """
+        idx = torch.as_tensor(
+            idx, dtype=torch.int64, device=self.device).reshape(-1)
+        for name, value in (('phi', phi), ('pseudo_label', pseudo_label),
+                            ('priority', priority)):
+            if value is None:
+                continue
+            self._check_per_sample(name, value, idx.shape[0])
+            # Index the filled view so that stale slots raise IndexError.
+            view = self._storage[name][:self._size]
+            view[idx] = value.detach().to(self.device, _ENTRY_DTYPES[name])
+
+    def mark_sampled(self, idx: Tensor) -> None:
+        """times_sampled_i += number of occurrences of i in ``idx``.
+
+        Args:
+            idx (Tensor): Sampled slot indices (repeats allowed: sampling is
+                with replacement), shape ``(b,)``.
+        """
+        idx = torch.as_tensor(
+            idx, dtype=torch.int64, device=self.device).reshape(-1)
+        # index_add_ accumulates repeats; plain `t[idx] += 1` would not.
+        self.times_sampled.index_add_(
+            0, idx, torch.ones_like(idx, dtype=torch.int64))
+
+    def class_histogram(self, num_classes: int) -> Tensor:
+        """n_c = |{i ∈ B : ŷ_i = c}|, the class counts used by φ's diversity.
+
+        Args:
+            num_classes (int): Number of classes C.
+
+        Returns:
+            Tensor: float32 counts of shape ``(C,)`` on ``self.device``.
+        """
+        counts = torch.bincount(self.pseudo_label, minlength=num_classes)
+        if counts.shape[0] > num_classes:
+            raise ValueError(f'pseudo_label contains class ids >= '
+                             f'num_classes={num_classes}')
+        return counts.float()
+
+    # ------------------------------------------------------------------
+    # persistence and placement
+    # ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Snapshot of the filled entries (on CPU) and the counters.
+
+        Returns:
+            dict: Per-entry tensors (``images``, ``phi``, ``pseudo_label``,
+            ``priority``, ``inserted_at``, ``times_sampled``,
+            ``insert_order``) plus ``size``, ``n_inserted_total``,
+            ``capacity``, ``img_shape``, ``eviction`` and ``unbounded``.
+        """
+        state = {
+            name: self._storage[name][:self._size].detach().to(
+                'cpu', copy=True)
+            for name in _ENTRY_DTYPES
+        }
+        state.update(
+            size=self._size,
+            n_inserted_total=self.n_inserted_total,
+            capacity=self.capacity,
+            img_shape=tuple(self.img_shape),
+            eviction=self.eviction,
+            unbounded=self.unbounded)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore entries and counters bit-exactly onto ``self.device``.
+
+        ``eviction`` and ``unbounded`` are configuration: this buffer keeps
+        its own values, the saved ones are informational.
+
+        Args:
+            state (dict): A dict produced by :meth:`state_dict`.
+
+        Raises:
+            ValueError: If ``img_shape`` differs, if ``capacity`` differs for
+                a bounded buffer, if the saved entries do not fit a bounded
+                buffer, or if keys are missing or tensors have wrong lengths.
+        """
+        missing = [
+            k for k in (*_ENTRY_DTYPES, 'size', 'n_inserted_total',
+                        'capacity', 'img_shape') if k not in state
+        ]
+        if missing:
+            raise ValueError(f'replay buffer state is missing keys {missing}')
+        saved_shape = tuple(int(s) for s in state['img_shape'])
+        if saved_shape != self.img_shape:
+            raise ValueError(
+                f'cannot load a replay buffer with img_shape {saved_shape} '
+                f'into one with img_shape {self.img_shape}')
+        size = int(state['size'])
+        if not self.unbounded:
+            if int(state['capacity']) != self.capacity:
+                raise ValueError(
+                    'cannot load a replay buffer with capacity '
+                    f'{int(state["capacity"])} into a bounded one with '
+                    f'capacity {self.capacity}')
+            if size > self.capacity:
+                raise ValueError(
+                    f'saved replay buffer holds {size} entries, more than '
+                    f'the capacity {self.capacity}')
+        for name in _ENTRY_DTYPES:
+            t = state[name]
+            if not isinstance(t, Tensor) or t.shape[0] != size:
+                raise ValueError(
+                    f'replay buffer state entry {name!r} must have {size} '
+                    'rows (the saved size)')
+
+        if self.unbounded:
+            self._grow(size)
+        for name in _ENTRY_DTYPES:
+            self._storage[name][:size] = state[name].to(
+                self.device, _ENTRY_DTYPES[name])
+        self._size = size
+        self.n_inserted_total = int(state['n_inserted_total'])
+
+    def to(self, device: DeviceType) -> 'ReplayBuffer':
+        """Move the storage to ``device`` (in place) and return self.
+
+        Args:
+            device (str | torch.device): Target device.
+
+        Returns:
+            ReplayBuffer: This buffer.
+        """
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        self.device = device
+        for name, old in self._storage.items():
+            new = self._alloc(old.shape[0], name)
+            new[:self._size] = old[:self._size]
+            self._storage[name] = new
+        return self
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(size={self._size}, '
+                f'capacity={self.capacity}, img_shape={self.img_shape}, '
+                f'eviction={self.eviction!r}, unbounded={self.unbounded}, '
+                f'device={self.device})')

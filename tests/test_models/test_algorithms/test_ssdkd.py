@@ -1,0 +1,135 @@
+import copy
+
+import pytest
+import torch
+from conftest import build_optim, tiny_algorithm_cfg, tiny_classifier
+from mmengine.model import revert_sync_batchnorm
+from mmrazor.registry import MODELS
+
+
+def _step(alg, ow, synth=True, distill=True, adv=True):
+    alg.synthesis_due, alg.distill_due, alg.adversarial = synth, distill, adv
+    return alg.train_step(None, ow)
+
+
+def test_teacher_params_and_bn_stats_unchanged_after_training(tiny_alg):
+    alg = tiny_alg
+    ow = build_optim(alg)
+    before = copy.deepcopy(alg.teacher.state_dict())
+    student_before = copy.deepcopy(alg.student.state_dict())
+    for i in range(3):
+        alg.train()  # as IterBasedTrainLoop does every iteration
+        assert not alg.teacher.training
+        _step(alg, ow, adv=i > 0)
+    after = alg.teacher.state_dict()
+    for k, v in before.items():  # includes BN running_mean / running_var
+        assert torch.equal(v, after[k]), k
+    assert all(not p.requires_grad for p in alg.teacher.parameters())
+    assert any(not torch.equal(v, alg.student.state_dict()[k])
+               for k, v in student_before.items() if v.is_floating_point())
+
+
+def test_no_student_gradient_after_generator_step(tiny_alg):
+    alg = tiny_alg
+    # A slightly perturbed copy of the teacher agrees with it on most
+    # samples, so the masked adversarial term is active.
+    alg.student.load_state_dict(alg.teacher.state_dict())
+    with torch.no_grad():
+        for p in alg.student.parameters():
+            p.add_(1e-3 * torch.randn_like(p))
+    ow = build_optim(alg)
+    _step(alg, ow, distill=False, adv=False)  # fill the buffer
+    out = _step(alg, ow, distill=False, adv=True)
+    assert out['loss_adv'].item() != 0  # the adversarial term was active
+    for name, p in alg.student.named_parameters():
+        assert p.grad is None or not p.grad.any(), name
+    assert all(p.requires_grad for p in alg.student.parameters())
+
+
+def test_generator_learns_through_meta_gradient(tiny_alg):
+    alg = tiny_alg
+    ow = build_optim(alg)
+    before = copy.deepcopy(alg.generator.state_dict())
+    _step(alg, ow, distill=False, adv=False)
+    changed = [k for k, v in alg.generator.state_dict().items()
+               if v.is_floating_point() and not torch.equal(v, before[k])]
+    assert any('l1' in k for k in changed)
+    assert len(alg.buffer) == 8 and alg.rounds == 1
+
+
+def test_buffer_fields_and_priority_update(tiny_alg):
+    alg = tiny_alg
+    ow = build_optim(alg)
+    _step(alg, ow, distill=False, adv=False)
+    _step(alg, ow, distill=False, adv=False)
+    assert len(alg.buffer) == 16
+    prio_before = alg.buffer.priority.clone()
+    out = _step(alg, ow, synth=False)
+    assert 'loss_kd' in out and 0 < out['is_weight_mean'] <= 1
+    assert alg.buffer.times_sampled.sum() == 8
+    assert not torch.equal(prio_before, alg.buffer.priority)
+    assert alg.buffer.images.dtype == torch.uint8
+    assert not any('buffer' in k for k in alg.state_dict())
+
+
+def test_bn_hooks_reattached_after_revert_sync_batchnorm():
+    torch.manual_seed(0)
+    alg = MODELS.build(tiny_algorithm_cfg(
+        teacher=tiny_classifier(norm='SyncBN')))
+    alg.attach_bn_hooks()
+    alg = revert_sync_batchnorm(alg)  # what Runner.wrap_model does
+    assert not alg.bn_loss.is_attached_to(alg.teacher)
+    out = _step(alg, build_optim(alg), distill=False, adv=False)
+    assert alg.bn_loss.is_attached_to(alg.teacher)
+    assert out['loss_bn'].item() > 0
+
+
+def test_teacher_checkpoint_strict_and_frozen(tmp_path):
+    torch.manual_seed(0)
+    teacher = MODELS.build(tiny_classifier())
+    ckpt = tmp_path / 'teacher.pth'
+    torch.save(dict(state_dict=teacher.state_dict()), ckpt)
+    alg = MODELS.build(tiny_algorithm_cfg(teacher_ckpt=str(ckpt)))
+    assert alg.teacher._is_init
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, alg.teacher.state_dict()[k])
+    alg.init_weights()  # what the Runner does; must not touch the teacher
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, alg.teacher.state_dict()[k])
+
+    with pytest.raises(FileNotFoundError, match='model.teacher_ckpt'):
+        MODELS.build(tiny_algorithm_cfg(teacher_ckpt=str(tmp_path / 'no')))
+    wrong = MODELS.build(tiny_classifier(base=8))
+    torch.save(dict(state_dict=wrong.state_dict()), tmp_path / 'wrong.pth')
+    with pytest.raises(RuntimeError, match='does not match the teacher'):
+        MODELS.build(
+            tiny_algorithm_cfg(teacher_ckpt=str(tmp_path / 'wrong.pth')))
+
+
+def test_baseline_switches_run_through_the_same_path():
+    torch.manual_seed(0)
+    fast = MODELS.build(tiny_algorithm_cfg(
+        replay_buffer=dict(unbounded=True, capacity=8),
+        sampler=dict(mode='uniform'),
+        modulating=dict(gamma=0.0, diversity='none')))
+    ow = build_optim(fast)
+    for _ in range(3):
+        out = _step(fast, ow)
+    assert len(fast.buffer) == 24  # unbounded pool keeps everything
+    assert out['is_weight_mean'].item() == 1.0
+    noise = MODELS.build(tiny_algorithm_cfg(inversion=dict(source='noise')))
+    out = _step(noise, build_optim(noise))
+    assert 'loss_kd' in out and len(noise.buffer) == 0
+
+
+@pytest.mark.parametrize('override,match', [
+    (dict(replay_buffer=dict(capacity=4)), 'capacity'),
+    (dict(kd=dict(tau=0)), 'tau'),
+    (dict(inversion=dict(bogus=1)), 'bogus'),
+    (dict(architecture=tiny_classifier(num_classes=5)), 'classes'),
+    (dict(generator=dict(type='SSDKDGenerator', nz=8, ngf=4, img_size=28,
+                         nc=3)), 'channels'),
+])
+def test_bad_configuration_errors(override, match):
+    with pytest.raises((ValueError, KeyError), match=match):
+        MODELS.build(tiny_algorithm_cfg(**override))
