@@ -54,14 +54,12 @@ model = dict(
         augment=dict(crop_padding=2, hflip=True)))
 
 optim_wrapper = dict(
-    _delete_=True,
     constructor='mmrazor.SeparateOptimWrapperConstructor',
     architecture=dict(
         optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4)),
     # Meta-optimizer of the generator: lr = lr_g × g_steps (Fast-DFKD).
     generator=dict(optimizer=dict(type='Adam', lr=1e-2, betas=(0.5, 0.999))))
 param_scheduler = dict(
-    _delete_=True,
     architecture=[
         dict(
             type='CosineAnnealingLR',
@@ -85,13 +83,11 @@ train_dataloader = dict(
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='mmrazor.SSDKDPlaceholderDataset'))
 train_cfg = dict(
-    _delete_=True,
     type='IterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=1000)
-val_cfg = dict(_delete_=True, type='mmrazor.SSDKDValLoop',
-               teacher_eval='first')
-test_cfg = dict(_delete_=True, type='TestLoop')
+val_cfg = dict(type='mmrazor.SSDKDValLoop', teacher_eval='first')
+test_cfg = dict(type='TestLoop')
 
 custom_hooks = [
     dict(
