@@ -1,0 +1,377 @@
+# Copyright (c) ssdkd_mm contributors. All rights reserved.
+"""Compatibility fixes that let ssdkd_mm run on a current OpenMMLab stack.
+
+``ssdkd_mm/__init__.py`` calls :func:`apply_compat_fixes` before anything
+imports ``mmrazor.models``. Every fix checks whether it is needed, changes
+nothing when it is not, and logs once (``print_log``) when it does change
+something. ``APPLIED`` records the outcome: ``True`` when the fix is active,
+``False`` before it was tried, and a string saying why it is a no-op.
+
+Fixes (the C-numbers refer to ``research/mmrazor_internals.md`` §3):
+
+``mmrazor_quantization`` (C1)
+    mmrazor 1.0.0 builds its quantization backend configs at import time with
+    names that torch 2.x removed, so ``import mmrazor.models`` and
+    ``mmrazor.utils.register_all_modules`` fail with "torch>=1.13 is not
+    installed properly". When the real
+    ``mmrazor.structures.quantization.backend_config`` cannot be imported, a
+    stub module takes its place; its ``get_*_backend_config[_dict]`` functions
+    raise ``NotImplementedError`` (ssdkd_mm never quantizes). No-op when the
+    real module imports (torch 1.13, or an mmrazor release that fixed it) or
+    when mmrazor is not installed. ``joblib``, which ``mmrazor.models``
+    imports without declaring it, is checked alongside (warning only).
+``local_checkpoint_loading`` (C5)
+    torch >= 2.6 defaults to ``torch.load(weights_only=True)``, and
+    mmengine 0.10.7 does not pass ``weights_only``, so ``resume`` and
+    ``load_from`` of runner checkpoints (they pickle ``HistoryBuffer`` and
+    numpy objects) fail. The local-file scheme of mmengine's
+    ``CheckpointLoader`` is replaced by :func:`load_from_local_trusted`, which
+    loads with ``weights_only=False``; that unpickles arbitrary objects, so
+    load only checkpoints you trust (mmengine did the same before torch 2.6).
+    No-op on torch < 2.6. Remote (``http://``) checkpoints are not touched.
+``mmcv_ops`` (C3)
+    mmseg 1.2.2 imports ``point_sample`` and ``sigmoid_focal_loss`` from
+    ``mmcv.ops`` at module level, which fails without mmcv's compiled ops
+    (mmcv-lite, or an mmcv build without ``MMCV_WITH_OPS``). A stand-in
+    ``mmcv.ops`` module provides pure-PyTorch versions of these two ops;
+    every other op raises ``ModuleNotFoundError`` saying how to install the
+    full mmcv, which is also what mmseg's own ``try/except`` guards expect.
+    No-op when ``mmcv._ext`` exists or mmcv is not installed.
+"""
+import importlib
+import importlib.machinery
+import importlib.util
+import logging
+import os.path as osp
+import sys
+import types
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+
+__all__ = [
+    'APPLIED', 'apply_compat_fixes', 'fix_mmrazor_quantization',
+    'fix_local_checkpoint_loading', 'fix_mmcv_ops', 'load_from_local_trusted',
+    'point_sample', 'sigmoid_focal_loss', 'MMCV_FULL_ADVICE'
+]
+
+APPLIED = {
+    'mmrazor_quantization': False,
+    'local_checkpoint_loading': False,
+    'mmcv_ops': False,
+}
+
+MMCV_FULL_ADVICE = ('install the full mmcv (MMCV_WITH_OPS=1 pip install '
+                    'mmcv==2.1.0) to use it')
+
+_LOG_PREFIX = '[ssdkd_mm.compat] '
+
+
+def _log(msg: str, level: str = 'INFO') -> None:
+    print_log(
+        _LOG_PREFIX + msg, logger='current', level=getattr(logging, level))
+
+
+def apply_compat_fixes() -> None:
+    """Apply every fix that this environment needs; safe to call repeatedly."""
+    fix_mmrazor_quantization()
+    fix_local_checkpoint_loading()
+    fix_mmcv_ops()
+
+
+# --------------------------------------------------------------------------
+# C1: mmrazor quantization on torch >= 2
+# --------------------------------------------------------------------------
+_QUANT_MODULE = 'mmrazor.structures.quantization.backend_config'
+_BACKENDS = ('native', 'academic', 'openvino', 'tensorrt')
+_QUANT_MESSAGE = ('mmrazor quantization is unavailable on torch>=2; '
+                  'ssdkd_mm disabled it')
+
+
+def _quantization_unavailable(*args, **kwargs):
+    raise NotImplementedError(_QUANT_MESSAGE)
+
+
+def _make_quantization_stub() -> types.ModuleType:
+    stub = types.ModuleType(_QUANT_MODULE, _QUANT_MESSAGE)
+    names = ['BackendConfigs']
+    for backend in _BACKENDS:
+        for suffix in ('', '_dict'):
+            name = f'get_{backend}_backend_config{suffix}'
+            setattr(stub, name, _quantization_unavailable)
+            names.append(name)
+    # mmrazor's own fallback value for torch < 1.13: no backend configured.
+    stub.BackendConfigs = {backend: None for backend in _BACKENDS}
+    stub.__all__ = names
+    stub._ssdkd_stub = True
+    return stub
+
+
+def _forget_modules(prefix: str) -> None:
+    for name in [m for m in sys.modules if m.startswith(prefix)]:
+        del sys.modules[name]
+
+
+def fix_mmrazor_quantization() -> None:
+    """Stub mmrazor's quantization backend configs when they cannot import.
+
+    The real module is imported first (it succeeds where mmrazor and torch
+    agree); only its failure installs the stub, after dropping the partly
+    imported ``mmrazor.structures`` modules.
+    """
+    if importlib.util.find_spec('mmrazor') is None:
+        APPLIED['mmrazor_quantization'] = 'skipped: mmrazor is not installed'
+        return
+    _check_joblib()
+    current = sys.modules.get(_QUANT_MODULE)
+    if current is not None:
+        is_stub = getattr(current, '_ssdkd_stub', False)
+        APPLIED['mmrazor_quantization'] = (
+            is_stub or 'not needed: the real module is imported')
+        return
+    try:
+        importlib.import_module(_QUANT_MODULE)
+    except Exception as error:  # torch API drift shows up as any error type
+        if 'mmrazor' not in sys.modules:
+            # mmrazor itself is broken (e.g. its mmcv version assert); the
+            # stub would not help, so let the user see mmrazor's own error.
+            APPLIED['mmrazor_quantization'] = (
+                f'skipped: mmrazor does not import ({error!r})')
+            return
+        reason = f'{type(error).__name__}: {error}'
+    else:
+        APPLIED['mmrazor_quantization'] = ('not needed: the real module '
+                                           'imports')
+        return
+    _forget_modules('mmrazor.structures')
+    sys.modules[_QUANT_MODULE] = _make_quantization_stub()
+    APPLIED['mmrazor_quantization'] = True
+    _log(f'{_QUANT_MODULE} fails to import with torch {torch.__version__} '
+         f'({reason}); replaced it by a stub so mmrazor.models imports. '
+         f'{_QUANT_MESSAGE}.')
+
+
+_joblib_warned = False
+
+
+def _check_joblib() -> None:
+    global _joblib_warned
+    if _joblib_warned or importlib.util.find_spec('joblib') is not None:
+        return
+    _joblib_warned = True
+    _log(
+        'mmrazor.models imports joblib, which mmrazor does not declare; '
+        'run "pip install joblib".', 'WARNING')
+
+
+# --------------------------------------------------------------------------
+# C5: runner checkpoints with torch >= 2.6 (weights_only=True by default)
+# --------------------------------------------------------------------------
+def load_from_local_trusted(filename: str,
+                            map_location: Optional[str] = None) -> dict:
+    """Load a local checkpoint with ``torch.load(weights_only=False)``.
+
+    Same contract as mmengine's ``load_from_local``; registered as the
+    ``CheckpointLoader`` scheme for plain paths. Only load trusted files:
+    unpickling can run arbitrary code.
+
+    Args:
+        filename (str): Path of the checkpoint file (``~`` is expanded).
+        map_location (str, optional): Passed to :func:`torch.load`.
+
+    Returns:
+        dict: The loaded checkpoint.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def fix_local_checkpoint_loading() -> None:
+    """Make mmengine load local runner checkpoints on torch >= 2.6."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmengine.utils import digit_version
+
+    if digit_version(torch.__version__) < digit_version('2.6.0'):
+        APPLIED['local_checkpoint_loading'] = (
+            f'not needed: torch {torch.__version__} loads full pickles')
+        return
+    if CheckpointLoader._schemes.get('') is load_from_local_trusted:
+        APPLIED['local_checkpoint_loading'] = True
+        return
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local_trusted, force=True)
+    APPLIED['local_checkpoint_loading'] = True
+    _log(f'torch {torch.__version__} loads with weights_only=True by '
+         'default, which rejects runner checkpoints (HistoryBuffer, numpy); '
+         'local checkpoints are now loaded with weights_only=False. Load '
+         'only files you trust.')
+
+
+# --------------------------------------------------------------------------
+# C3: mmseg without mmcv's compiled ops
+# --------------------------------------------------------------------------
+def point_sample(input: torch.Tensor,
+                 points: torch.Tensor,
+                 align_corners: bool = False,
+                 **kwargs) -> torch.Tensor:
+    """Sample ``input`` at points given in ``[0, 1]`` image coordinates.
+
+    Pure-PyTorch stand-in for ``mmcv.ops.point_sample``: a
+    :func:`torch.nn.functional.grid_sample` call after mapping the points
+    from ``[0, 1]`` to grid_sample's ``[-1, 1]``.
+
+    Args:
+        input (Tensor): Feature map of shape (N, C, H, W).
+        points (Tensor): (x, y) points of shape (N, P, 2) or
+            (N, Hgrid, Wgrid, 2), in ``[0, 1]``.
+        align_corners (bool): As in ``grid_sample``: whether 0 and 1 are the
+            centres (True) or the outer edges (False) of the corner pixels.
+            Defaults to False.
+        **kwargs: Other ``grid_sample`` arguments (``mode``,
+            ``padding_mode``).
+
+    Returns:
+        Tensor: Shape (N, C, P) or (N, C, Hgrid, Wgrid).
+    """
+    flat = points.dim() == 3
+    grid = points.unsqueeze(2) if flat else points
+    output = F.grid_sample(
+        input, grid * 2.0 - 1.0, align_corners=align_corners, **kwargs)
+    return output.squeeze(3) if flat else output
+
+
+def sigmoid_focal_loss(pred: torch.Tensor,
+                       target: torch.Tensor,
+                       gamma: float = 2.0,
+                       alpha: float = 0.25,
+                       weight: Optional[torch.Tensor] = None,
+                       reduction: str = 'mean') -> torch.Tensor:
+    """Sigmoid focal loss with class-index targets, in pure PyTorch.
+
+    Same signature and result as ``mmcv.ops.sigmoid_focal_loss``. For logit
+    ``x[n, c]`` with ``p = sigmoid(x)``, the loss is
+    ``-alpha * (1 - p)**gamma * log(p)`` where ``c == target[n]`` and
+    ``-(1 - alpha) * p**gamma * log(1 - p)`` elsewhere; a target equal to
+    the number of classes marks background (negative for every class).
+
+    Args:
+        pred (Tensor): Logits of shape (N, C).
+        target (Tensor): Class indices (long) of shape (N, ), in ``[0, C]``.
+        gamma (float): Focusing exponent. Defaults to 2.0.
+        alpha (float): Weight of the positive term. Defaults to 0.25.
+        weight (Tensor, optional): Per-class weights of shape (C, ); every
+            element of sample ``n`` is scaled by ``weight[target[n]]``.
+        reduction (str): ``'none'`` (N, C), ``'mean'`` (sum / N) or
+            ``'sum'``. Defaults to ``'mean'``.
+
+    Returns:
+        Tensor: The loss.
+    """
+    assert pred.dim() == 2 and target.dim() == 1
+    assert pred.size(0) == target.size(0)
+    assert target.dtype == torch.long
+    assert reduction in ('none', 'mean', 'sum'), reduction
+    num_classes = pred.size(1)
+    classes = torch.arange(num_classes, device=pred.device)
+    # A target outside [0, C) (background) is negative for every class.
+    positive = (target.unsqueeze(1) == classes).to(pred.dtype)
+    prob = pred.sigmoid()
+    # logsigmoid(x) = log(p) and logsigmoid(-x) = log(1 - p), without log(0)
+    pos_term = -alpha * (1 - prob).pow(gamma) * F.logsigmoid(pred)
+    neg_term = -(1 - alpha) * prob.pow(gamma) * F.logsigmoid(-pred)
+    loss = positive * pos_term + (1 - positive) * neg_term
+    if weight is not None:
+        assert weight.dim() == 1 and weight.numel() == num_classes
+        loss = loss * weight[target].unsqueeze(1)
+    if reduction == 'mean':
+        return loss.sum() / pred.size(0)
+    if reduction == 'sum':
+        return loss.sum()
+    return loss
+
+
+_OPS_MODULE = 'mmcv.ops'
+_FALLBACK_OPS = {
+    'point_sample': point_sample,
+    'sigmoid_focal_loss': sigmoid_focal_loss
+}
+
+
+def _missing_op_error(name: str) -> ModuleNotFoundError:
+    return ModuleNotFoundError(
+        f"{name} needs mmcv's compiled ops, but mmcv._ext is missing "
+        '(mmcv-lite, or mmcv built without ops; ssdkd_mm only provides '
+        f'pure-PyTorch {" and ".join(_FALLBACK_OPS)}): {MMCV_FULL_ADVICE}.',
+        name='mmcv._ext')
+
+
+def _ops_getattr(name: str):
+    # Dunder and private look-ups must stay AttributeError (hasattr, inspect,
+    # pickle rely on it); op names get ModuleNotFoundError, which is what
+    # mmseg's `try: from mmcv.ops import X / except ModuleNotFoundError` and
+    # mmcv's `except ImportError` guards catch.
+    if name.startswith('_'):
+        raise AttributeError(f'module {_OPS_MODULE!r} has no attribute '
+                             f'{name!r}')
+    raise _missing_op_error(f'{_OPS_MODULE}.{name}')
+
+
+class _MissingOpsSubmoduleFinder:
+    """Meta-path finder: ``import mmcv.ops.<x>`` explains what is missing."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if (fullname.startswith(_OPS_MODULE + '.') and getattr(
+                sys.modules.get(_OPS_MODULE), '_ssdkd_stub', False)):
+            raise _missing_op_error(fullname)
+        return None
+
+
+def _make_ops_stub() -> types.ModuleType:
+    stub = types.ModuleType(
+        _OPS_MODULE, 'ssdkd_mm stand-in for mmcv.ops without mmcv._ext: '
+        f'pure-PyTorch {", ".join(_FALLBACK_OPS)} only.')
+    stub.__spec__ = importlib.machinery.ModuleSpec(
+        _OPS_MODULE, None, is_package=True)
+    stub.__path__ = []
+    stub.__all__ = list(_FALLBACK_OPS)
+    stub.__dict__.update(_FALLBACK_OPS)
+    stub.__getattr__ = _ops_getattr
+    stub._ssdkd_stub = True
+    return stub
+
+
+def fix_mmcv_ops() -> None:
+    """Provide ``mmcv.ops`` fallbacks for mmseg when mmcv has no compiled ops.
+    """
+    if importlib.util.find_spec('mmcv') is None:
+        APPLIED['mmcv_ops'] = 'skipped: mmcv is not installed'
+        return
+    # The same test as mmengine's ``mmcv_full_available``.
+    if importlib.util.find_spec('mmcv._ext') is not None:
+        APPLIED['mmcv_ops'] = 'not needed: mmcv._ext (compiled ops) exists'
+        return
+    current = sys.modules.get(_OPS_MODULE)
+    if current is not None:
+        is_stub = getattr(current, '_ssdkd_stub', False)
+        APPLIED['mmcv_ops'] = (
+            is_stub or 'not needed: mmcv.ops is already imported')
+        return
+    import mmcv
+    stub = _make_ops_stub()
+    sys.modules[_OPS_MODULE] = stub
+    mmcv.ops = stub
+    if not any(
+            isinstance(finder, _MissingOpsSubmoduleFinder)
+            for finder in sys.meta_path):
+        sys.meta_path.append(_MissingOpsSubmoduleFinder())
+    APPLIED['mmcv_ops'] = True
+    _log(
+        'mmcv has no compiled ops (mmcv._ext is missing): mmcv.ops now '
+        f'provides pure-PyTorch {" and ".join(_FALLBACK_OPS)} so mmseg '
+        'imports; any other op raises ModuleNotFoundError. For those, '
+        f'{MMCV_FULL_ADVICE}.', 'WARNING')

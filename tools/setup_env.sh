@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Create (or bring up to date) .venv in the repository root with the tested
+# stack from requirements/constraints.txt, and install ssdkd_mm editable.
+# Work already done is skipped, so running it again is cheap.
+#
+# Usage: bash tools/setup_env.sh [--with-data]
+#   --with-data   also install Fashion-MNIST (Debian package
+#                 dataset-fashion-mnist, files under
+#                 /usr/share/datasets/fashion-mnist)
+# Environment: PYTHON (default python3) creates the virtual environment.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+WITH_DATA=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-data) WITH_DATA=1 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "[setup_env] unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+
+log() { echo "[setup_env] $*"; }
+
+VENV="$ROOT/.venv"
+VPY="$VENV/bin/python"
+CONSTRAINTS=requirements/constraints.txt
+REQUIREMENTS=(requirements/runtime.txt requirements/optional.txt
+              requirements/tests.txt)
+STAMP="$VENV/.ssdkd_mm_requirements.sha256"
+
+# Version pinned for a package in the constraints file, e.g. "2.14.1".
+pinned() { sed -n "s/^$1==\([^ ;#]*\).*/\1/p" "$CONSTRAINTS"; }
+
+# 1. the virtual environment
+if [ -x "$VPY" ]; then
+    log "using the existing virtual environment $VENV"
+    NEW_VENV=0
+else
+    log "creating the virtual environment $VENV"
+    "${PYTHON:-python3}" -m venv "$VENV"
+    NEW_VENV=1
+fi
+pip_install() { log "pip install $*"; "$VPY" -m pip install "$@"; }
+
+HASH="$(cat "$CONSTRAINTS" "${REQUIREMENTS[@]}" | sha256sum | cut -d' ' -f1)"
+if [ "$NEW_VENV" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]
+then
+    REQS_DONE=1
+else
+    REQS_DONE=0
+    pip_install --upgrade pip
+fi
+
+# 2. torch + torchvision first (their own index decides the CUDA build)
+TORCH="$(pinned torch)"
+TORCHVISION="$(pinned torchvision)"
+HAVE="$("$VPY" -c 'from importlib.metadata import version as v
+print(*(v(p).split("+")[0] for p in ("torch", "torchvision")))' \
+    2>/dev/null || true)"
+if [ "$HAVE" = "$TORCH $TORCHVISION" ]; then
+    log "torch $TORCH and torchvision $TORCHVISION already installed"
+else
+    pip_install "torch==$TORCH" "torchvision==$TORCHVISION"
+fi
+
+# 3. the OpenMMLab layer and test tools, held to the tested versions
+if [ "$REQS_DONE" = 1 ]; then
+    log "requirements unchanged since the last run ($STAMP)"
+else
+    EXTRA=("setuptools<81")
+    # mmcv-lite and mmcv share the `mmcv` package: keep a full mmcv build.
+    if "$VPY" -c 'import importlib.metadata as m; m.version("mmcv")' \
+        2>/dev/null; then
+        log "full mmcv is installed; not installing mmcv-lite over it"
+    else
+        EXTRA+=("mmcv-lite==$(pinned mmcv-lite)")
+    fi
+    REQ_ARGS=()
+    for req in "${REQUIREMENTS[@]}"; do REQ_ARGS+=(-r "$req"); done
+    pip_install -c "$CONSTRAINTS" "${REQ_ARGS[@]}" "${EXTRA[@]}"
+fi
+
+# 4. ssdkd_mm itself, editable (also links configs/ and tools/ into .mim)
+EDITABLE_OK="$("$VPY" -I - "$ROOT" <<'EOF' 2>/dev/null || true
+import json
+import os.path as osp
+import sys
+from importlib import metadata
+root = sys.argv[1]
+try:
+    url = json.loads(
+        metadata.distribution('ssdkd_mm').read_text('direct_url.json') or '{}')
+except metadata.PackageNotFoundError:
+    url = {}
+linked = all(
+    osp.exists(osp.join(root, 'ssdkd_mm', '.mim', name))
+    for name in ('configs', 'tools', 'model-index.yml'))
+editable = url.get('dir_info', {}).get('editable', False)
+print(int(editable and url.get('url') == 'file://' + root and linked))
+EOF
+)"
+if [ "$REQS_DONE" = 1 ] && [ "$EDITABLE_OK" = 1 ]; then
+    log "ssdkd_mm is already installed editable from $ROOT"
+else
+    pip_install -e . --no-deps --no-build-isolation
+fi
+echo "$HASH" > "$STAMP"
+
+# 5. data
+if [ "$WITH_DATA" = 1 ]; then
+    if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+        log "dataset-fashion-mnist already installed"
+    else
+        SUDO=""
+        [ "$(id -u)" = 0 ] || SUDO=sudo
+        log "installing dataset-fashion-mnist with apt-get"
+        $SUDO apt-get update -qq
+        $SUDO apt-get install -y -qq dataset-fashion-mnist
+    fi
+fi
+log "done"
