@@ -1,8 +1,9 @@
 from .inversion_hook import SSDKDInversionHook
 from .priority_sampler_hook import SSDKDPrioritySamplerHook
 from .replay_buffer_hook import SSDKDReplayBufferHook, save_image_grid
+from .time_budget_hook import SSDKDTimeBudgetHook
 
 __all__ = [
     'SSDKDInversionHook', 'SSDKDReplayBufferHook', 'SSDKDPrioritySamplerHook',
-    'save_image_grid'
+    'SSDKDTimeBudgetHook', 'save_image_grid'
 ]
