@@ -10,6 +10,8 @@ import os
 
 os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 
+from mmengine.config import DictAction  # noqa: E402
+
 from ssdkd_mm.apis.demo import run_demo  # noqa: E402
 
 
@@ -27,9 +29,12 @@ def main():
         '--real-student', action='store_true',
         help='also train the student on real data (upper bound)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override the SSD-KD config for every distillation, key=value')
     args = parser.parse_args()
     run_demo(args.work_dir, args.data_root, args.minutes, args.baselines,
-             args.real_student, args.seed)
+             args.real_student, args.seed, args.cfg_options)
 
 
 if __name__ == '__main__':

@@ -57,9 +57,10 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         optim = cfg.optim_wrapper
-        keys = [k for k in ('architecture', 'generator') if k in optim]
-        for target in ([optim[k] for k in keys] or [optim]):
-            target.update(type='AmpOptimWrapper', loss_scale='dynamic')
+        # Only the student: the generator's meta-gradient is set by hand and
+        # its BN-statistics loss wants fp32.
+        target = optim.architecture if 'architecture' in optim else optim
+        target.update(type='AmpOptimWrapper', loss_scale='dynamic')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

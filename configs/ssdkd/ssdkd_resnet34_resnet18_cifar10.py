@@ -114,4 +114,9 @@ default_hooks = dict(
         max_keep_ckpts=3,
         save_best='auto'))
 log_processor = dict(by_epoch=False)
+# Multi-GPU (tools/dist_train.sh): wrap student and generator separately.
+model_wrapper_cfg = dict(
+    type='MMSeparateDistributedDataParallel',
+    broadcast_buffers=False,
+    find_unused_parameters=False)
 randomness = dict(seed=0, diff_rank_seed=True)

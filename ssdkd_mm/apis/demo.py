@@ -105,12 +105,15 @@ def train_teacher(work_dir: str, data_root: str) -> Dict:
 
 
 def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
-            minutes: float, seed: int) -> Dict:
+            minutes: float, seed: int,
+            cfg_options: Optional[Dict] = None) -> Dict:
     """Data-free distillation of the teacher with one variant of the
     algorithm, for ``minutes`` of training-loop time."""
     from ssdkd_mm.apis.extract import extract_student
     cfg = Config.fromfile(config_path(SSDKD_CFG))
     cfg.merge_from_dict(VARIANTS[variant])
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     _set_data_root(cfg, data_root)
     cfg.model.teacher_ckpt = teacher_ckpt
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
@@ -166,7 +169,8 @@ def run_demo(work_dir: str = 'work_dirs/demo',
              minutes: float = 10.0,
              baselines: Optional[List[str]] = ('noise', ),
              real_student: bool = False,
-             seed: int = 0) -> Dict:
+             seed: int = 0,
+             cfg_options: Optional[Dict] = None) -> Dict:
     """Prepare data, train (or reuse) the teacher, distill with SSD-KD and
     the requested baselines, evaluate on the real test split and write
     ``summary.json``."""
@@ -185,7 +189,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
             raise ValueError(f'unknown baseline {variant!r}; choose from '
                              f'{sorted(set(VARIANTS) - {"ssdkd"})}')
         runs[variant] = distill(variant, teacher['checkpoint'], work_dir,
-                                data_root, minutes, seed)
+                                data_root, minutes, seed, cfg_options)
     real = train_real_student(work_dir, data_root) if real_student else None
 
     s = runs['ssdkd']
@@ -204,6 +208,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
         kd_steps=s['kd_steps'],
         minutes=minutes,
         seed=seed,
+        cfg_options=cfg_options,
         teacher_train_wall_s=teacher.get('train_wall_s'),
         runs=runs,
         real_student=real,

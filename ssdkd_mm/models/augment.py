@@ -33,14 +33,13 @@ class BatchAugment:
         if p > 0:
             padded = F.pad(x, (p, p, p, p))
             off = torch.randint(0, 2 * p + 1, (2, n), generator=generator,
-                                device='cpu').to(x.device)
+                                device=x.device)
             rows = off[0][:, None] + torch.arange(h, device=x.device)
             cols = off[1][:, None] + torch.arange(w, device=x.device)
             padded = padded.gather(
                 2, rows[:, None, :, None].expand(n, c, h, w + 2 * p))
             x = padded.gather(3, cols[:, None, None, :].expand(n, c, h, w))
         if self.hflip:
-            flip = torch.rand(n, generator=generator,
-                              device='cpu').to(x.device) < 0.5
+            flip = torch.rand(n, generator=generator, device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x

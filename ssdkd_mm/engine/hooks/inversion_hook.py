@@ -3,10 +3,12 @@
 from typing import Optional
 
 import torch
+from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmrazor.registry import HOOKS
+from ...models._utils import unwrap
 from ._utils import CKPT_KEY, get_algorithm, log_scalar
 
 
@@ -90,8 +92,11 @@ class SSDKDInversionHook(Hook):
         alg.distill_due = not warm
         alg.adversarial = not warm
         if self.reset_l0_iter is not None and it == self.reset_l0_iter:
-            alg.generator.reset_l0() if hasattr(
-                alg.generator, 'reset_l0') else alg.generator.module.reset_l0()
+            generator = unwrap(alg.generator)
+            generator.reset_l0()
+            # Ranks draw different noise: keep one generator for all.
+            for p in generator.l1.parameters():
+                broadcast(p.data, 0)
             print_log(f'SSD-KD: generator first layer reset at iter {it}',
                       logger='current')
 

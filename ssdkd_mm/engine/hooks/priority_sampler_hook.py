@@ -32,7 +32,8 @@ class SSDKDPrioritySamplerHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None
                           ) -> None:
-        span = max(runner.max_iters - self.begin_iter, 1)
+        # β reaches β₁ at the last iteration.
+        span = max(runner.max_iters - 1 - self.begin_iter, 1)
         get_algorithm(runner).sampler.set_progress(
             (runner.iter - self.begin_iter) / span)
 

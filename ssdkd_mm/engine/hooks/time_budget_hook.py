@@ -41,8 +41,11 @@ class SSDKDTimeBudgetHook(Hook):
         self._checkpoints = []
 
     def before_train(self, runner) -> None:
+        # After a resume the budget is for the rest of the run, measured
+        # from the resumed iteration.
+        self._first = max(self.begin_iter, runner.iter)
         self._t0 = self._t_begin = None
-        self._checkpoints = [self.begin_iter + self.calibrate_iters]
+        self._checkpoints = [self._first + self.calibrate_iters]
         self.elapsed_s = 0.0
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None
@@ -51,7 +54,7 @@ class SSDKDTimeBudgetHook(Hook):
         # before_train is not distillation time.
         if self._t0 is None:
             self._t0 = time.perf_counter()
-            if runner.iter >= self.begin_iter:
+            if runner.iter >= self._first:
                 self._t_begin = self._t0
 
     def _set_max_iters(self, runner, new_max: int) -> None:
@@ -70,7 +73,7 @@ class SSDKDTimeBudgetHook(Hook):
                          outputs=None) -> None:
         now = time.perf_counter()
         done = runner.iter + 1
-        if self._t_begin is None and done >= self.begin_iter:
+        if self._t_begin is None and done >= self._first:
             self._t_begin = now
         elapsed = self.elapsed_s = now - self._t0
         if elapsed >= self.budget_s:
@@ -80,7 +83,7 @@ class SSDKDTimeBudgetHook(Hook):
             return
         if self._checkpoints and done >= self._checkpoints[0]:
             self._checkpoints.pop(0)
-            rate = (now - self._t_begin) / max(done - self.begin_iter, 1)
+            rate = (now - self._t_begin) / max(done - self._first, 1)
             new_max = done + int((self.budget_s - elapsed) / rate)
             self._set_max_iters(runner, max(new_max, done + 1))
             print_log(

@@ -58,6 +58,9 @@ KD_DEFAULTS = dict(
     batch_size=256,
     loss_weight=1.0,
     importance_weighting=True,  # apply the IS weights w_i
+    # 'mean': w_i / mean_batch(w) keeps the step size; 'max': PER's
+    # w_i / max_j w_j, which shrinks every step when some π is ~ε.
+    is_weight_norm='mean',
     phi_in_loss=False,  # multiply the KD loss by φ again (double counts)
     augment=dict(crop_padding=4, hflip=True),
 )
@@ -190,6 +193,9 @@ class SSDKDDistillation(BaseAlgorithm):
         if inv['targets'] not in ('uniform', 'balanced'):
             raise ValueError("inversion.targets must be 'uniform' or "
                              f"'balanced', got {inv['targets']!r}")
+        if kd['is_weight_norm'] not in ('mean', 'max'):
+            raise ValueError("kd.is_weight_norm must be 'mean' or 'max', got "
+                             f"{kd['is_weight_norm']!r}")
         if kd['tau'] <= 0 or self.smp_cfg['priority_tau'] <= 0:
             raise ValueError('kd.tau and sampler.priority_tau must be > 0')
         if self.smp_cfg['new_priority'] not in ('phi_kl', 'max'):
@@ -356,8 +362,8 @@ class SSDKDDistillation(BaseAlgorithm):
                 with self.bn_loss.enabled():
                     t_logits = self.task.logits(teacher, x)
                     loss_bn = self.bn_loss.loss()
-                conf, hist = self.task.phi_statistics(t_logits.detach())
-                phi = self.modulating(conf, hist, ref_counts)
+                unc, hist = self.task.phi_statistics(t_logits, targets)
+                phi = self.modulating(unc, hist, ref_counts)
                 w_ce = phi if 'ce' in cfg['phi_on'] else 1.0
                 loss_oh = (w_ce * self.task.ce(t_logits, targets)).mean()
                 loss_adv = t_logits.new_zeros(())
@@ -372,10 +378,11 @@ class SSDKDDistillation(BaseAlgorithm):
                 loss = (cfg['bn_weight'] * loss_bn +
                         cfg['oh_weight'] * loss_oh +
                         cfg['adv_weight'] * loss_adv)
-                if loss.item() < best_loss:
-                    best_loss, best_x = loss.item(), x01.detach()
                 inner.zero_grad()
                 loss.backward()
+                loss_value = loss.item()
+                if loss_value < best_loss:  # NaN never compares smaller
+                    best_loss, best_x = loss_value, x01.detach()
                 if cfg['meta']:
                     # FOMAML: the clone's gradient is the shared generator's
                     # meta-gradient, accumulated over the inner steps.
@@ -390,14 +397,19 @@ class SSDKDDistillation(BaseAlgorithm):
                     inner.step()
                 else:
                     inner.step()
+                    self._average_generator_grads(generator)
                     optim_g.step()
                     optim_g.zero_grad()
+            if best_x is None:
+                raise FloatingPointError(
+                    'Every inversion step of this round gave a non-finite '
+                    'loss; lower inversion.lr_g / lr_z or the loss weights.')
             if cfg['meta']:
                 self._average_generator_grads(generator)
                 optim_g.step()
                 optim_g.zero_grad()
             self.bn_loss.update_momentum()
-            insert_log = self._insert(best_x)
+            insert_log = self._insert(best_x, ref_counts)
         finally:
             for p, g in zip(student.parameters(), student_grad):
                 p.requires_grad_(g)
@@ -430,25 +442,25 @@ class SSDKDDistillation(BaseAlgorithm):
         t_logits = self.task.logits(unwrap(self.teacher), x)
         s_logits, t_logits = self.task.align(
             self.task.logits(unwrap(self.student), x), t_logits)
-        conf, hist = self.task.phi_statistics(t_logits)
+        unc, hist = self.task.phi_statistics(t_logits)
         kl = self.task.kl(s_logits, t_logits, self.smp_cfg['priority_tau'])
-        return self.task.pseudo_label(t_logits), conf, hist, kl
+        return self.task.pseudo_label(t_logits), unc, hist, kl
 
     def _priority(self, phi: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
         """π = φ·KL + ε (or KL + ε), the discrepancy driving δ."""
         disc = phi * kl if self.smp_cfg['priority_uses_phi'] else kl
         return self.sampler.new_priority(disc)
 
-    def _insert(self, x01: torch.Tensor) -> Dict[str, float]:
+    def _insert(self, x01: torch.Tensor,
+                ref_counts: Optional[torch.Tensor]) -> Dict[str, float]:
         self._ensure_buffer_device()
         student = unwrap(self.student)
         mode = student.training
         student.eval()
-        ref = (self.buffer.class_histogram(self.num_classes).to(self.device)
-               if len(self.buffer) > 0 else None)
-        label, conf, hist, kl = self._discrepancy_stats(x01)
+        label, unc, hist, kl = self._discrepancy_stats(x01)
         student.train(mode)
-        phi = self.modulating(conf, hist, ref)
+        # Unnormalised φ: priorities of different rounds stay comparable.
+        phi = self.modulating(unc, hist, ref_counts, normalize=False)
         prio = self._priority(phi, kl)
         k = self.inv_cfg['insert_top_k']
         if k is not None and k < len(prio):
@@ -487,6 +499,8 @@ class SSDKDDistillation(BaseAlgorithm):
             kl = self.task.kl(s_logits, t_logits, cfg['tau'])
             w = weights if cfg['importance_weighting'] else torch.ones_like(
                 weights)
+            if cfg['is_weight_norm'] == 'mean':
+                w = w / w.mean()
             if cfg['phi_in_loss'] and idx is not None:
                 w = w * self.buffer.phi[idx].to(w)
             loss = cfg['loss_weight'] * (w * kl).mean()
@@ -519,9 +533,9 @@ class SSDKDDistillation(BaseAlgorithm):
             for s in range(0, len(self.buffer), chunk)
         ]
         student.train(mode)
-        label, conf, hist, kl = (torch.cat(t) for t in zip(*stats))
-        # Counts over the buffer itself; φ normalised over the buffer.
-        phi = self.modulating(conf, hist)
+        label, unc, hist, kl = (torch.cat(t) for t in zip(*stats))
+        # Class counts over the buffer itself; φ unnormalised as at insertion.
+        phi = self.modulating(unc, hist, normalize=False)
         dev = self.buffer.device
         self.buffer.update_entries(
             all_idx, phi=phi.to(dev), pseudo_label=label.to(dev),

@@ -4,7 +4,7 @@
 The algorithm never branches on the task: it asks its adapter for logits,
 per-sample losses, pseudo-labels and the statistics φ needs.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -51,13 +51,23 @@ class ClsTaskAdapter:
         """(N,) ŷ = argmax_c p_t(c | x)."""
         return teacher_logits.argmax(1)
 
-    def phi_statistics(self, teacher_logits: torch.Tensor
+    def phi_statistics(self, teacher_logits: torch.Tensor,
+                       targets: Optional[torch.Tensor] = None
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Teacher confidence (N,) and class histogram (N, C) for φ."""
-        prob = teacher_logits.softmax(1)
-        conf, label = prob.max(1)
-        hist = F.one_hot(label, teacher_logits.shape[1]).to(prob.dtype)
-        return conf, hist
+        """1 − teacher confidence (N,) and class histogram (N, C) for φ.
+
+        The class is the sampled target while inverting (φ then weights the
+        CE to that target like a focal factor) and the teacher's prediction
+        ŷ otherwise.
+        """
+        logits = teacher_logits.detach().float()
+        label = logits.argmax(1) if targets is None else targets
+        hist = F.one_hot(label, logits.shape[1]).to(logits.dtype)
+        # 1 − p_c = Σ_{k≠c} p_k, in log space so that confident samples do
+        # not round to exactly 0.
+        others = logits.masked_fill(hist.bool(), float('-inf'))
+        unc = (others.logsumexp(1) - logits.logsumexp(1)).exp()
+        return unc, hist
 
 
 TASK_ADAPTERS = {'cls': ClsTaskAdapter}

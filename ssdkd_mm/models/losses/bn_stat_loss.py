@@ -78,9 +78,7 @@ class BNStatisticsLoss:
                 return
             x = inputs[0]
             dims = [0] + list(range(2, x.dim()))
-            mean = x.mean(dims)
-            var = x.permute(1, 0, *range(2, x.dim())).flatten(1).var(
-                1, unbiased=False)
+            var, mean = torch.var_mean(x, dim=dims, unbiased=False)
             self._batch_stats[index] = (mean.detach(), var.detach())
             ema = self.ema[index]
             if ema is not None and self.momentum > 0:

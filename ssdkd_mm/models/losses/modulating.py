@@ -11,7 +11,9 @@ class ModulatingFunction:
     """φ(x) = φ_div(x) · φ_diff(x), computed from the teacher only, detached.
 
     * difficulty (focal-style): φ_diff = (1 − conf(x))^γ, where conf is the
-      teacher's max-class probability (mean over pixels for segmentation).
+      teacher's probability of the sample's class: the sampled target class
+      while inverting (a detached focal factor), the predicted class when
+      scoring buffer entries (mean over pixels for segmentation).
     * diversity, per predicted class c with count n_c out of N samples over
       (replay buffer ∪ current batch) and C classes:
       ``'inverse_freq'``: f(c) = min(κ, N / (C·n_c))^η;
@@ -19,8 +21,10 @@ class ModulatingFunction:
       A sample's φ_div is Σ_c h_c·f(c), with h its class histogram (one-hot for
       classification, pixel-class frequencies for segmentation).
 
-    With ``normalize`` φ is rescaled to mean 1 over the batch, so the loss
-    weights inherited from Fast-DFKD keep their scale.
+    With ``normalize`` φ used as a loss weight is rescaled to mean 1 over the
+    batch, so the loss weights inherited from Fast-DFKD keep their scale;
+    φ stored with buffer entries is never normalised, so priorities of
+    different synthesis rounds stay comparable.
 
     Args:
         gamma (float): γ, difficulty exponent; 0 disables difficulty.
@@ -68,30 +72,33 @@ class ModulatingFunction:
 
     @torch.no_grad()
     def __call__(self,
-                 confidence: torch.Tensor,
+                 uncertainty: torch.Tensor,
                  class_hist: torch.Tensor,
-                 reference_counts: Optional[torch.Tensor] = None
-                 ) -> torch.Tensor:
+                 reference_counts: Optional[torch.Tensor] = None,
+                 normalize: Optional[bool] = None) -> torch.Tensor:
         """φ for a batch.
 
         Args:
-            confidence (Tensor): (N,) teacher confidence in [0, 1].
+            uncertainty (Tensor): (N,) 1 − teacher confidence, in [0, 1]
+                (computed as ``-expm1(log p)`` so that confident samples do
+                not round to exactly 0).
             class_hist (Tensor): (N, C) per-sample class frequencies (rows
                 sum to 1).
             reference_counts (Tensor, optional): (C,) class counts of the
                 replay buffer; the batch's own histogram is added to them.
+            normalize (bool, optional): Overrides ``self.normalize``.
 
         Returns:
             Tensor: (N,) non-negative weights.
         """
-        phi = torch.ones_like(confidence)
+        phi = torch.ones_like(uncertainty)
         if self.gamma > 0:
-            phi = phi * (1.0 - confidence).clamp_min(0).pow(self.gamma)
+            phi = phi * uncertainty.clamp_min(0).pow(self.gamma)
         if self.diversity != 'none':
             counts = class_hist.sum(0)
             if reference_counts is not None:
                 counts = counts + reference_counts.to(counts)
             phi = phi * (class_hist * self.diversity_factor(counts)).sum(1)
-        if self.normalize:
+        if self.normalize if normalize is None else normalize:
             phi = phi / phi.mean().clamp_min(1e-12)
         return phi.detach()
