@@ -76,7 +76,7 @@ class BNStatisticsLoss:
         def hook(module, inputs, output):
             if not self._active:
                 return
-            x = inputs[0]
+            x = inputs[0].float()  # statistics in fp32, also under autocast
             dims = [0] + list(range(2, x.dim()))
             var, mean = torch.var_mean(x, dim=dims, unbiased=False)
             self._batch_stats[index] = (mean.detach(), var.detach())

@@ -133,3 +133,21 @@ def test_baseline_switches_run_through_the_same_path():
 def test_bad_configuration_errors(override, match):
     with pytest.raises((ValueError, KeyError), match=match):
         MODELS.build(tiny_algorithm_cfg(**override))
+
+
+def test_bf16_autocast_and_channels_last_run():
+    torch.manual_seed(0)
+    alg = MODELS.build(tiny_algorithm_cfg(
+        channels_last=True,
+        inversion=dict(autocast='bfloat16'),
+        kd=dict(autocast='bfloat16')))
+    ow = build_optim(alg)
+    _step(alg, ow, distill=False, adv=False)
+    out = _step(alg, ow)
+    assert torch.isfinite(out['loss_kd']) and torch.isfinite(out['loss_bn'])
+    assert out['loss_kd'].dtype == torch.float32
+    w = alg.student.backbone.conv1.weight
+    assert w.dtype == torch.float32  # autocast keeps fp32 master weights
+    assert w.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match='kd.autocast'):
+        MODELS.build(tiny_algorithm_cfg(kd=dict(autocast='int8')))
