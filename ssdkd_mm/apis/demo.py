@@ -108,7 +108,8 @@ def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
             minutes: float, seed: int,
             cfg_options: Optional[Dict] = None) -> Dict:
     """Data-free distillation of the teacher with one variant of the
-    algorithm, for ``minutes`` of training-loop time."""
+    algorithm, for ``minutes`` of training-loop time (``None``/0: the
+    config's ``max_iters``)."""
     from ssdkd_mm.apis.extract import extract_student
     cfg = Config.fromfile(config_path(SSDKD_CFG))
     cfg.merge_from_dict(VARIANTS[variant])
@@ -118,23 +119,30 @@ def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
     cfg.model.teacher_ckpt = teacher_ckpt
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
     warmup = cfg.warmup_iters
-    # Plenty of iterations; the budget hook sets the real number.
-    max_iters = warmup + 10**6
-    cfg.train_cfg.max_iters = max_iters
+    if minutes:
+        # Plenty of iterations; the budget hook sets the real number.
+        max_iters = warmup + 10**6
+        cfg.train_cfg.max_iters = max_iters
+        cfg.param_scheduler.architecture[0].update(
+            end=max_iters, T_max=max_iters - warmup)
+        cfg.param_scheduler.generator[0].update(end=max_iters)
+        cfg.custom_hooks = list(cfg.custom_hooks) + [
+            dict(type='mmrazor.SSDKDTimeBudgetHook', budget_s=minutes * 60,
+                 begin_iter=warmup, calibrate_iters=50)
+        ]
+    max_iters = cfg.train_cfg.max_iters
     cfg.train_cfg.val_interval = max_iters
-    cfg.param_scheduler.architecture[0].update(
-        end=max_iters, T_max=max_iters - warmup)
-    cfg.param_scheduler.generator[0].update(end=max_iters)
     cfg.default_hooks.checkpoint.update(interval=max_iters, save_best=None)
-    budget = dict(type='mmrazor.SSDKDTimeBudgetHook', budget_s=minutes * 60,
-                  begin_iter=warmup, calibrate_iters=50)
-    cfg.custom_hooks = list(cfg.custom_hooks) + [budget]
     out = osp.join(work_dir, variant)
-    _say(f'Distilling data-free: {variant} for {minutes:g} min')
+    _say(f'Distilling data-free: {variant} for '
+         + (f'{minutes:g} min' if minutes else f'{max_iters} iterations'))
+    t0 = time.perf_counter()
     runner, metrics, _ = _run(cfg, out, variant)
     alg = runner.model
-    budget_hook = [h for h in runner.hooks
-                   if type(h).__name__ == 'SSDKDTimeBudgetHook'][0]
+    budget_hooks = [h for h in runner.hooks
+                    if type(h).__name__ == 'SSDKDTimeBudgetHook']
+    wall = (budget_hooks[0].elapsed_s if budget_hooks else
+            time.perf_counter() - t0)
     student = osp.join(work_dir, f'student_{variant}.pth')
     extract_student(osp.join(out, f'iter_{runner.iter}.pth'), student)
     grid = osp.join(out, 'buffer_vis', 'final.png')
@@ -143,7 +151,7 @@ def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
     return dict(
         top1=_top1(metrics),
         teacher_top1_check=metrics.get('teacher.accuracy/top1'),
-        distill_wall_s=budget_hook.elapsed_s,
+        distill_wall_s=wall,
         synth_time_s=alg.synth_time,
         kd_time_s=alg.kd_time,
         iters=runner.iter,

@@ -29,8 +29,10 @@ DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_MEAN = 72.94
 FASHION_MNIST_STD = 90.02
 
+Counts = Dict[str, int]  # images per split: {'train': n, 'test': n}
+
 #: Images per split of the real dataset; the default ``expected_counts``.
-FASHION_MNIST_COUNTS = dict(train=60000, test=10000)
+FASHION_MNIST_COUNTS: Counts = dict(train=60000, test=10000)
 
 # file name (as mmpretrain expects it, without .gz) -> (split, IDX magic)
 IDX_FILES = {
@@ -85,8 +87,9 @@ def load_idx(path: str) -> np.ndarray:
     shape = tuple(
         int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
     if len(data) != header + int(np.prod(shape)) * dtype.itemsize:
-        raise RuntimeError(f'{path} is truncated or corrupt: the header says '
-                           f'shape {shape} but the file has {len(data)} bytes.')
+        raise RuntimeError(
+            f'{path} is truncated or corrupt: the header says '
+            f'shape {shape} but the file has {len(data)} bytes.')
     return np.frombuffer(
         data, dtype=dtype, offset=header).reshape(shape).astype(
             dtype.newbyteorder('='), copy=False)
@@ -103,8 +106,8 @@ def _check_idx(path: str, magic: int) -> int:
             f'{path}: bad IDX magic number '
             f'{"none" if found is None else hex(found)}, expected '
             f'{hex(magic)}. The file is not a Fashion-MNIST '
-            f'{"image" if magic == _IMAGE_MAGIC else "label"} file. '
-            + _HOW_TO_GET_IT)
+            f'{"image" if magic == _IMAGE_MAGIC else "label"} file. ' +
+            _HOW_TO_GET_IT)
     dims = [
         int.from_bytes(head[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)
     ]
@@ -151,8 +154,7 @@ def _install(src: str, dst: str, magic: int) -> None:
 def prepare_fashion_mnist(
         data_root: str,
         source: Optional[str] = None,
-        expected_counts: Optional[Dict[str, int]] = FASHION_MNIST_COUNTS
-) -> str:
+        expected_counts: Optional[Counts] = FASHION_MNIST_COUNTS) -> str:
     """Make ``data_root`` hold the IDX files mmpretrain's ``FashionMNIST``
     reads.
 
@@ -181,8 +183,8 @@ def prepare_fashion_mnist(
     """
     if source is not None and not osp.isdir(source):
         raise FileNotFoundError(
-            f'Fashion-MNIST source directory {source} does not exist. '
-            + _HOW_TO_GET_IT)
+            f'Fashion-MNIST source directory {source} does not exist. ' +
+            _HOW_TO_GET_IT)
     sources = [source] if source is not None else [DEBIAN_FASHION_MNIST_DIR]
     os.makedirs(data_root, exist_ok=True)
 
@@ -199,8 +201,8 @@ def prepare_fashion_mnist(
         if src is None:
             raise FileNotFoundError(
                 f'Fashion-MNIST file {name}(.gz) found neither in '
-                f'{" nor ".join(sources)} nor in {data_root}. '
-                + _HOW_TO_GET_IT)
+                f'{" nor ".join(sources)} nor in {data_root}. ' +
+                _HOW_TO_GET_IT)
         logger.info('Preparing %s from %s', dst, src)
         _install(src, dst, magic)
         counts.setdefault(split, {})[magic] = _check_idx(dst, magic)

@@ -107,8 +107,8 @@ def test_prepare_checks_counts(tmp_path, no_debian):
 
 
 def test_prepare_missing_source_names_the_fix(tmp_path, no_debian):
-    with pytest.raises(FileNotFoundError,
-                       match='apt-get install dataset-fashion-mnist'):
+    with pytest.raises(
+            FileNotFoundError, match='apt-get install dataset-fashion-mnist'):
         prepare_fashion_mnist(str(tmp_path / 'data'))
     with pytest.raises(FileNotFoundError, match='--source'):
         prepare_fashion_mnist(str(tmp_path / 'data'), str(tmp_path / 'nope'))
@@ -139,7 +139,7 @@ def test_debian_files_have_the_real_counts():
     labels = load_idx(osp.join(d, 't10k-labels-idx1-ubyte.gz'))
     assert labels.shape == (10000, )
     assert np.bincount(labels).tolist() == [1000] * 10
-    assert load_idx(osp.join(d, 'train-labels-idx1-ubyte.gz')).shape == (
-        60000, )
-    assert load_idx(osp.join(d, 't10k-images-idx3-ubyte.gz')).shape == (
-        10000, 28, 28)
+    assert load_idx(osp.join(d,
+                             'train-labels-idx1-ubyte.gz')).shape == (60000, )
+    assert load_idx(osp.join(d, 't10k-images-idx3-ubyte.gz')).shape == (10000,
+                                                                        28, 28)

@@ -151,3 +151,26 @@ def test_bf16_autocast_and_channels_last_run():
     assert w.is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match='kd.autocast'):
         MODELS.build(tiny_algorithm_cfg(kd=dict(autocast='int8')))
+
+
+@pytest.mark.parametrize('norm', ['mean', 'max'])
+def test_importance_weights_scale_the_kd_loss(norm, monkeypatch):
+    """Regression: PER's max-normalised weights shrink every step when some
+    priority is ~ε; 'mean' keeps the loss at the scale of unit weights."""
+    torch.manual_seed(0)
+    alg = MODELS.build(tiny_algorithm_cfg(kd=dict(is_weight_norm=norm)))
+    ow = build_optim(alg, lr=0.0)  # keep the student fixed
+    _step(alg, ow, distill=False, adv=False)
+    idx = torch.arange(8)
+    weights = torch.tensor([1e-3] * 4 + [1e-1] * 4)
+    monkeypatch.setattr(alg.sampler, 'sample', lambda p, n: (idx, weights))
+    from ssdkd_mm.models import BatchAugment
+    alg.augment = BatchAugment(0, False)
+    out = _step(alg, ow, synth=False)
+    with torch.no_grad():
+        x = alg.normalize(alg.buffer.get(idx))
+        kl = alg.task.kl(alg.task.logits(alg.student, x),
+                         alg.task.logits(alg.teacher, x), alg.kd_cfg['tau'])
+    w = weights / weights.mean() if norm == 'mean' else weights
+    assert out['loss_kd'].item() == pytest.approx((w * kl).mean().item(),
+                                                  rel=1e-4)
