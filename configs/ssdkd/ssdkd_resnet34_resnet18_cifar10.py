@@ -13,9 +13,8 @@
 _base_ = [
     'mmpretrain::_base_/datasets/cifar10_bs16.py',
     'mmpretrain::_base_/models/resnet34_cifar.py',
-    'mmpretrain::_base_/default_runtime.py',
+    './_base_/ssdkd_runtime.py',
 ]
-custom_imports = dict(imports=['ssdkd_mm'], allow_failed_imports=False)
 
 # ---- what teacher, what student, what budget -------------------------------
 teacher_ckpt = 'checkpoints/resnet34_b16x8_cifar10_20210528-a8aa36a6.pth'
@@ -91,8 +90,6 @@ val_dataloader = dict(batch_size=256)
 test_dataloader = dict(batch_size=256)
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
-val_cfg = dict(type='mmrazor.SSDKDValLoop', teacher_eval='first')
-test_cfg = dict(type='TestLoop')
 
 custom_hooks = [
     dict(
@@ -106,17 +103,5 @@ custom_hooks = [
     dict(type='mmrazor.SSDKDPrioritySamplerHook', begin_iter=warmup_iters),
 ]
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=100, log_metric_by_epoch=False),
-    checkpoint=dict(
-        type='CheckpointHook',
-        by_epoch=False,
-        interval=2000,
-        max_keep_ckpts=3,
-        save_best='auto'))
-log_processor = dict(by_epoch=False)
-# Multi-GPU (tools/dist_train.sh): wrap student and generator separately.
-model_wrapper_cfg = dict(
-    type='MMSeparateDistributedDataParallel',
-    broadcast_buffers=False,
-    find_unused_parameters=False)
-randomness = dict(seed=0, diff_rank_seed=True)
+    logger=dict(interval=100),
+    checkpoint=dict(interval=2000, max_keep_ckpts=3))

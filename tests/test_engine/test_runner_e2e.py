@@ -106,3 +106,11 @@ def test_runner_trains_checkpoints_resumes_and_extracts(tmp_path):
     load_checkpoint(student, dst, strict=True)
     for k, v in runner2.model.student.state_dict().items():
         assert torch.equal(v, student.state_dict()[k]), k
+    # ... and in mmpretrain's own inferencer, with the plain student config.
+    import numpy as np
+    from mmpretrain.apis import ImageClassificationInferencer
+    inferencer = ImageClassificationInferencer(
+        model=osp.join(ROOT,
+                       'configs/fashion_mnist/resnet18_fmnist_student_real.py'),
+        pretrained=dst, device='cpu')
+    assert 0 <= inferencer(np.zeros((28, 28), np.uint8))[0]['pred_label'] < 10
