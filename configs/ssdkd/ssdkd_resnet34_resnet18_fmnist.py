@@ -15,7 +15,7 @@ teacher_ckpt = 'checkpoints/fmnist_resnet34_teacher.pth'
 buffer_capacity = 6000  # 10 % of the 60k original training images
 warmup_iters = 20  # synthesis-only rounds that seed the buffer
 kd_iters = 3000  # student steps
-synth_interval = 10  # one synthesis round every 10 student steps
+synth_interval = 20  # one synthesis round every 20 student steps
 max_iters = warmup_iters + kd_iters
 
 data_preprocessor = None  # the algorithm carries its own (see below)
