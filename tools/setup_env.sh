@@ -118,7 +118,8 @@ if [ "$WITH_DATA" = 1 ]; then
         [ "$(id -u)" = 0 ] || SUDO=sudo
         log "installing dataset-fashion-mnist with apt-get"
         $SUDO apt-get update -qq
-        $SUDO apt-get install -y -qq dataset-fashion-mnist
+        $SUDO env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq dataset-fashion-mnist
     fi
 fi
 log "done"
