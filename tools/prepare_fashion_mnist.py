@@ -35,7 +35,10 @@ def main():
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     kwargs = dict(expected_counts=None) if args.any_size else {}
-    root = prepare_fashion_mnist(args.data_root, args.source, **kwargs)
+    try:
+        root = prepare_fashion_mnist(args.data_root, args.source, **kwargs)
+    except (FileNotFoundError, RuntimeError) as e:
+        raise SystemExit(f'error: {e}')  # the message names the fix
     print(f'Fashion-MNIST is ready in {root}')
 
 

@@ -1,5 +1,7 @@
 # Teacher of the Fashion-MNIST SSD-KD demo: CIFAR ResNet-34 at base width 16
 # (1.33 M params), trained on the real 60k train split.
+# Measured (2 CPU cores, fp32, seed 0): 92.91 % top-1 on the real test split
+# after 4 epochs, ~160 s per epoch (0.31-0.33 s/iter) with the cores to itself.
 #
 #   python tools/prepare_fashion_mnist.py
 #   python tools/train.py configs/fashion_mnist/resnet34_fmnist_teacher.py \
