@@ -33,6 +33,9 @@ def tiny_classifier(depth=18, base=4, norm='BN', num_classes=10):
 
 def tiny_algorithm_cfg(**overrides):
     cfg = dict(
+        # Explicit scope: a Runner test earlier in the session leaves the
+        # default scope at 'mmpretrain'.
+        _scope_='mmrazor',
         type='SSDKDDistillation',
         architecture=tiny_classifier(),
         teacher=tiny_classifier(),
