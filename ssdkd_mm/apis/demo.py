@@ -250,5 +250,5 @@ def print_table(summary: Dict) -> None:
     print(f'{"Fashion-MNIST test split (10k real images)":46s}{"top-1":>8s}')
     for label, top1, note in rows:
         print(f'{label:46s}{top1:8.2f}  {note}')
-    print(f'SSD-KD student / teacher: {summary["student_over_teacher"]:.1%}')
+    print(f'SSD-KD student / teacher: {summary["student_over_teacher"]:.2%}')
     print('=' * 78)
