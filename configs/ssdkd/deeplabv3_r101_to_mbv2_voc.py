@@ -56,7 +56,7 @@ model = dict(
     _scope_='mmrazor',
     type='SSDKDDistillation',
     task='seg',
-    task_cfg=dict(background=0, box_size=(0.3, 0.7)),
+    task_cfg=dict(background=0, target='relabel'),
     data_preprocessor=dict(
         _base_.data_preprocessor, type='mmseg.SegDataPreProcessor'),
     architecture=student_model,

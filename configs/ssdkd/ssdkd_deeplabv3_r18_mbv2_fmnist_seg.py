@@ -19,7 +19,7 @@ teacher_ckpt = 'checkpoints/fmnist_seg_deeplabv3_r18_teacher.pth'
 buffer_capacity = 1000  # 10 % of the 10k real training canvases
 warmup_iters = 20  # synthesis-only rounds that seed the buffer
 kd_iters = 4000  # student steps
-synth_interval = 10  # one synthesis round every 10 student steps
+synth_interval = 20  # one synthesis round every 20 student steps
 max_iters = warmup_iters + kd_iters
 
 data_preprocessor = None  # the algorithm carries its own (see below)
@@ -27,7 +27,7 @@ model = dict(
     _scope_='mmrazor',
     type='SSDKDDistillation',
     task='seg',
-    task_cfg=dict(background=0, box_size=(0.3, 0.7)),
+    task_cfg=dict(background=0, target='relabel'),
     data_preprocessor=dict(
         _base_.data_preprocessor, type='mmseg.SegDataPreProcessor'),
     architecture=_base_.deeplabv3_mbv2,
@@ -42,8 +42,10 @@ model = dict(
         synth_batch_size=64,
         lr_g=5e-3,
         lr_z=0.015,
-        bn_weight=10.0,
-        oh_weight=0.5,
+        # ~35 BN layers with large raw discrepancies: L_BN starts at ~400, so
+        # λ_bn = 1 and a stronger CE (measured at 5 min: 14.1 vs 10.7 mIoU)
+        bn_weight=1.0,
+        oh_weight=2.0,
         adv_weight=1.0,
         bn_momentum=0.9),
     modulating=dict(gamma=2.0, diversity='inverse_freq', kappa=5.0),
@@ -55,7 +57,10 @@ model = dict(
         autocast='bfloat16',
         tau=1.0,
         batch_size=32,
-        augment=dict(crop_padding=4, hflip=True)))
+        # zoom and colour jitter: 16.4 vs 11.8 mIoU at 5 min (measured)
+        augment=dict(
+            crop_padding=4, hflip=True, scale=(0.7, 1.4),
+            color_jitter=0.3)))
 
 optim_wrapper = dict(
     constructor='mmrazor.SeparateOptimWrapperConstructor',

@@ -1,33 +1,89 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """Differentiable batch augmentation for synthetic images (no kornia)."""
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
 
 class BatchAugment:
-    """Random crop with zero padding and random horizontal flip, per sample.
+    """Per-sample random scale (zoom in/out), random crop with zero padding,
+    random horizontal flip and colour jitter.
 
-    Works on (N, C, H, W) tensors, keeps gradients to the input (the
-    generator is trained through it) and is vectorised (two gathers).
+    Works on (N, C, H, W) tensors in [0, 1], keeps gradients to the input (the
+    generator is trained through it) and is vectorised. Teacher and student
+    always see the same augmented image, so any augmentation is label-free:
+    the teacher's output on it is the target.
 
     Args:
         crop_padding (int): Padding of the random crop; 0 disables cropping.
             Defaults to 4.
         hflip (bool): Random horizontal flip with probability 0.5.
             Defaults to True.
+        scale (tuple, optional): ``(low, high)`` range of a per-sample zoom
+            factor (> 1 zooms in, < 1 zooms out with zero borders), with a
+            random shift that keeps the image inside the frame when zooming
+            in; like mmseg's ``RandomResize`` + crop for dense tasks.
+            ``None`` disables it. Defaults to None.
+        color_jitter (float): Strength s of per-sample brightness, contrast
+            and saturation factors drawn from [1 − s, 1 + s]; 0 disables it.
+            Defaults to 0.
     """
 
-    def __init__(self, crop_padding: int = 4, hflip: bool = True) -> None:
+    def __init__(self,
+                 crop_padding: int = 4,
+                 hflip: bool = True,
+                 scale: Optional[Sequence[float]] = None,
+                 color_jitter: float = 0.0) -> None:
         if crop_padding < 0:
             raise ValueError(f'augment.crop_padding must be >= 0, got '
                              f'{crop_padding}')
+        if scale is not None:
+            scale = tuple(float(v) for v in scale)
+            if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+                raise ValueError('augment.scale must be None or (low, high) '
+                                 f'with 0 < low <= high, got {scale}')
+        if not 0 <= color_jitter < 1:
+            raise ValueError('augment.color_jitter must be in [0, 1), got '
+                             f'{color_jitter}')
         self.crop_padding, self.hflip = crop_padding, hflip
+        self.scale, self.color_jitter = scale, float(color_jitter)
+
+    def _rand(self, shape, x, generator):
+        return torch.rand(shape, generator=generator, device=x.device)
+
+    def _rescale(self, x, generator):
+        n = x.shape[0]
+        lo, hi = self.scale
+        zoom = self._rand(n, x, generator) * (hi - lo) + lo
+        inv = 1.0 / zoom  # the output shows 1/zoom of the input's extent
+        room = (1.0 - inv).abs()
+        shift = (self._rand((2, n), x, generator) * 2 - 1) * room
+        theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0] = inv
+        theta[:, 1, 1] = inv
+        theta[:, 0, 2] = shift[0]
+        theta[:, 1, 2] = shift[1]
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros',
+                             align_corners=False)
+
+    def _jitter(self, x, generator):
+        n, s = x.shape[0], self.color_jitter
+        f = (self._rand((3, n, 1, 1, 1), x, generator) * 2 - 1) * s + 1
+        x = x * f[0]  # brightness
+        mean = x.mean((1, 2, 3), keepdim=True)
+        x = (x - mean) * f[1] + mean  # contrast
+        if x.shape[1] == 3:
+            gray = x.mean(1, keepdim=True)
+            x = (x - gray) * f[2] + gray  # saturation
+        return x.clamp(0, 1)
 
     def __call__(self,
                  x: torch.Tensor,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        if self.scale is not None and self.scale != (1.0, 1.0):
+            x = self._rescale(x, generator)
         n, c, h, w = x.shape
         p = self.crop_padding
         if p > 0:
@@ -42,4 +98,6 @@ class BatchAugment:
         if self.hflip:
             flip = torch.rand(n, generator=generator, device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        if self.color_jitter > 0:
+            x = self._jitter(x, generator)
         return x

@@ -47,3 +47,39 @@ def test_augment_crop_is_a_shifted_window():
     assert any(torch.equal(out, w) for w in windows)
     with pytest.raises(ValueError):
         BatchAugment(crop_padding=-1)
+
+
+def test_scale_augment_zooms_and_keeps_gradients():
+    import torch
+    from ssdkd_mm.models.augment import BatchAugment
+    x = torch.zeros(1, 1, 8, 8)
+    x[..., 2:6, 2:6] = 1.0  # a centred 4x4 square
+    g = torch.Generator().manual_seed(0)
+    same = BatchAugment(crop_padding=0, hflip=False, scale=(1.0, 1.0))
+    assert torch.equal(same(x), x)
+    # zoom x2: the random shift keeps the view inside the image (no border)
+    zoom_in = BatchAugment(crop_padding=0, hflip=False, scale=(2.0, 2.0))
+    assert torch.allclose(zoom_in(torch.ones(4, 1, 8, 8), g),
+                          torch.ones(4, 1, 8, 8))
+    assert not torch.equal(zoom_in(x, g), x)
+    # zoom out x0.5: a smaller square inside a zero border
+    zoom_out = BatchAugment(crop_padding=0, hflip=False, scale=(0.5, 0.5))
+    out = zoom_out(torch.ones(2, 3, 8, 8), g)
+    assert out.shape == (2, 3, 8, 8)
+    assert 0 < out.sum() < 2 * 3 * 64 * 0.5
+    xr = torch.rand(2, 3, 8, 8, requires_grad=True)
+    BatchAugment(scale=(0.5, 2.0), color_jitter=0.4)(xr).sum().backward()
+    assert xr.grad is not None and xr.grad.abs().sum() > 0
+
+
+def test_color_jitter_stays_in_range_and_rejects_bad_settings():
+    import pytest
+    import torch
+    from ssdkd_mm.models.augment import BatchAugment
+    y = BatchAugment(crop_padding=0, hflip=False, color_jitter=0.9)(
+        torch.rand(8, 3, 4, 4))
+    assert y.min() >= 0 and y.max() <= 1
+    with pytest.raises(ValueError, match='scale'):
+        BatchAugment(scale=(2.0, 1.0))
+    with pytest.raises(ValueError, match='color_jitter'):
+        BatchAugment(color_jitter=1.5)

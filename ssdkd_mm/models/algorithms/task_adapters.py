@@ -104,27 +104,44 @@ class SegTaskAdapter:
     * φ and priorities come from per-pixel teacher predictions: difficulty
       from the mean pixel confidence, diversity from the image's pixel-class
       frequencies (the buffer keeps them as its ŷ).
-    * The CE of an inversion round asks the teacher for a layout: the image is
-      ``background`` (a random class per image when ``None``) with one box
-      of the round's sampled class, of side ``box_size`` × the map side.
+    * The CE of an inversion round gets one target map per image, built from
+      the round's sampled class c:
+      ``target='relabel'`` (default) keeps the layout the teacher currently
+      sees in the generated image and asks for class c on every pixel it
+      does not call ``background`` (an image with no foreground gets a box);
+      ``target='box'`` asks for ``background`` with one box of class c of
+      side ``box_size`` × the map side, wherever the generator puts things.
+      An unconditional generator cannot follow random box positions in a
+      few inner steps (the CE then stays at its initial value); relabelling
+      steers the class of what it draws instead.
 
     Args:
-        background (int, optional): Index of the background class.
+        background (int, optional): Index of the background class; ``None``
+            (no background class, e.g. Cityscapes): ``'box'`` fills with a
+            random class and ``'relabel'`` relabels the whole image.
             Defaults to 0.
+        target (str): ``'relabel'`` or ``'box'``. Defaults to 'relabel'.
         box_size (tuple): Range of the target box's relative side.
             Defaults to (0.3, 0.7).
     """
 
     name = 'seg'
 
+    TARGETS = ('relabel', 'box')
+
     def __init__(self,
                  background: Optional[int] = 0,
+                 target: str = 'relabel',
                  box_size: Sequence[float] = (0.3, 0.7)) -> None:
         lo, hi = (float(v) for v in box_size)
         if not 0 < lo <= hi <= 1:
             raise ValueError('task_cfg.box_size must satisfy 0 < low <= high '
                              f'<= 1, got {tuple(box_size)}')
+        if target not in self.TARGETS:
+            raise ValueError(f'task_cfg.target must be one of {self.TARGETS}, '
+                             f'got {target!r}')
         self.background, self.box_size = background, (lo, hi)
+        self.target = target
 
     def label_dim(self, num_classes: int) -> Optional[int]:
         """Per-image pseudo-label: pixel-class frequencies, (C,) floats."""
@@ -172,7 +189,22 @@ class SegTaskAdapter:
 
     def expand_targets(self, classes: torch.Tensor,
                        teacher_logits: torch.Tensor) -> torch.Tensor:
-        """(N, h, w) target maps: background with a box of ``classes[i]``."""
+        """(N, h, w) target maps for the sampled ``classes`` (see
+        ``target``)."""
+        boxes = self._box_targets(classes, teacher_logits)
+        if self.target == 'box':
+            return boxes
+        pred = teacher_logits.detach().argmax(1)
+        if self.background is None:
+            return classes.view(-1, 1, 1).expand_as(pred).clone()
+        fg = pred != self.background
+        relabel = torch.where(fg, classes.view(-1, 1, 1), pred)
+        has_fg = fg.flatten(1).any(1).view(-1, 1, 1)
+        return torch.where(has_fg, relabel, boxes).long()
+
+    def _box_targets(self, classes: torch.Tensor,
+                     teacher_logits: torch.Tensor) -> torch.Tensor:
+        """(N, h, w): background with a box of ``classes[i]``."""
         n, c, h, w = teacher_logits.shape
         dev = classes.device
         if self.background is None:

@@ -97,9 +97,22 @@ def test_masked_kl_only_counts_agreeing_pixels():
                           per_pixel[:, 0, 0] / 2, atol=1e-6)
 
 
+def test_relabel_targets_keep_the_layout_and_change_the_class():
+    ad = SegTaskAdapter(background=0)
+    logits = torch.zeros(2, 5, 2, 2)
+    logits[0, 0] = 1.0
+    logits[0, 2, 0, 0] = 5.0  # image 0: one pixel of class 2, rest bg
+    logits[1, 0] = 1.0  # image 1: all background -> a box instead
+    maps = ad.expand_targets(torch.tensor([4, 3]), logits)
+    assert maps[0].tolist() == [[4, 0], [0, 0]]
+    assert set(maps[1].unique().tolist()) <= {0, 3} and (maps[1] == 3).any()
+    with pytest.raises(ValueError, match='target'):
+        SegTaskAdapter(target='layout')
+
+
 def test_expand_targets_is_background_with_one_box():
     torch.manual_seed(0)
-    ad = SegTaskAdapter(background=0, box_size=(0.5, 0.5))
+    ad = SegTaskAdapter(background=0, box_size=(0.5, 0.5), target='box')
     classes = torch.tensor([3, 1, 4])
     maps = ad.expand_targets(classes, torch.zeros(3, 5, 8, 8))
     assert maps.shape == (3, 8, 8) and maps.dtype == torch.long
@@ -107,7 +120,7 @@ def test_expand_targets_is_background_with_one_box():
         assert set(m.unique().tolist()) == {0, int(c)}
         assert int((m == c).sum()) == 16  # a 4×4 box
     with pytest.raises(ValueError, match='background'):
-        SegTaskAdapter(background=7).expand_targets(classes,
+        SegTaskAdapter(background=7, target='box').expand_targets(classes,
                                                     torch.zeros(3, 5, 8, 8))
 
 
