@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from mmengine import dist
 from mmengine.logging import print_log
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
@@ -69,6 +69,35 @@ KD_DEFAULTS = dict(
     augment=dict(crop_padding=4, hflip=True),
     autocast=None,  # None (fp32) | 'bfloat16' | 'float16' for the forwards
 )
+
+
+def _rename_prefix(state_dict: dict, old: str, new: str) -> None:
+    """In place (order and ``_metadata`` kept): keys ``old…`` → ``new…``."""
+    items = list(state_dict.items())
+    state_dict.clear()
+    for k, v in items:
+        state_dict[new + k[len(old):] if k.startswith(old) else k] = v
+    meta = getattr(state_dict, '_metadata', None)
+    if meta is not None:
+        old_m, new_m = old.rstrip('.'), new.rstrip('.')
+        for k in [k for k in meta if k == old_m or k.startswith(old)]:
+            meta[new_m + k[len(old_m):]] = meta.pop(k)
+
+
+def _strip_wrapper_keys(module, state_dict, prefix, local_metadata):
+    """``architecture.module.x`` → ``architecture.x``.
+
+    Under MMSeparateDistributedDataParallel the student and the generator are
+    each wrapped, so ``state_dict()`` puts the wrapper in their keys, while
+    mmengine's loader unwraps wrappers at every level and expects keys
+    without it: a multi-GPU ``--resume`` silently (``strict=False``) kept
+    the initial student and generator. Unwrapped keys load with mmengine on
+    1 or N GPUs, and in ``extract_student``.
+    """
+    for name, child in module.named_children():
+        if is_model_wrapper(child):
+            _rename_prefix(state_dict, f'{prefix}{name}.module.',
+                           f'{prefix}{name}.')
 
 
 def _merge(defaults: dict, given: Optional[dict], name: str) -> dict:
@@ -195,6 +224,9 @@ class SSDKDDistillation(BaseAlgorithm):
             for m in (self.teacher, self.student, self.generator):
                 m.to(memory_format=torch.channels_last)
         self._check_generator_fits_teacher()
+
+        # Checkpoint keys never carry a DDP wrapper (1 GPU <-> N GPUs).
+        self._register_state_dict_hook(_strip_wrapper_keys)
 
         # Schedule flags, set each iteration by SSDKDInversionHook.
         self.synthesis_due = True
@@ -597,6 +629,18 @@ class SSDKDDistillation(BaseAlgorithm):
                 for t in ema:
                     dist.all_reduce(t, op='mean')
 
+    def _average_student_bn_stats(self) -> None:
+        """Mean of the student's BN running statistics over ranks (no-op on
+        one process): DDP does not sync them (``broadcast_buffers=False``),
+        and scoring buffer entries, validation and checkpoints should see one
+        student."""
+        if dist.get_world_size() < 2:
+            return
+        stats = [b for b in unwrap(self.student).buffers()
+                 if b.is_floating_point()]
+        if stats:
+            dist.all_reduce_params(stats, op='mean')
+
     def _gather_new_entries(self, x01, label, phi, prio):
         """All ranks' new samples (rank order), so that every rank inserts
         the same rows into its copy of the global buffer."""
@@ -711,6 +755,7 @@ class SSDKDDistillation(BaseAlgorithm):
                                     self.smp_cfg['priority_tau'])
                 prio = self._priority(self.buffer.phi[idx].to(kl_p), kl_p)
                 self._update_sampled_entries(idx, prio)
+        self._average_student_bn_stats()
         self.kd_steps += 1
         self.kd_time += time.perf_counter() - t0
         return dict(loss_kd=loss.detach(), is_weight_mean=weights.mean())
