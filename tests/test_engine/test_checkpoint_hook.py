@@ -110,7 +110,8 @@ def test_kill_during_save_keeps_a_resumable_latest(tmp_path, monkeypatch):
 def test_never_writes_a_nan_checkpoint(tmp_path):
     runner = toy_runner(tmp_path, 4)
     runner.register_hook(PoisonAt(3))
-    with pytest.raises(FloatingPointError, match='linear.weight'):
+    with pytest.raises(FloatingPointError,
+                       match='iteration 3: state_dict.linear.weight'):
         runner.train()
     assert latest(tmp_path).endswith('iter_2.pth')
     assert not osp.exists(osp.join(str(tmp_path), 'iter_3.pth'))

@@ -95,7 +95,8 @@ class SSDKDCheckpointHook(CheckpointHook):
         bad = first_nonfinite(checkpoint)
         if bad is not None:
             raise FloatingPointError(
-                f'Refusing to write a checkpoint at iteration {runner.iter}: '
+                'Refusing to write the checkpoint of iteration '
+                f"{checkpoint.get('meta', {}).get('iter', runner.iter)}: "
                 f'{bad} contains NaN/Inf. Nothing was written; '
                 '`last_checkpoint` in the work dir still names the last '
                 'complete checkpoint. Resume from it with lower learning '

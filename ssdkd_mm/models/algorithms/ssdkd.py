@@ -287,8 +287,9 @@ class SSDKDDistillation(BaseAlgorithm):
         beta = smp['beta']
         if (isinstance(beta, (int, float)) or len(beta) != 2
                 or not all(0 <= b <= 1 for b in beta)):
-            raise ValueError('sampler.beta (IS exponent schedule (β₀, β₁)) '
-                             f'must be a pair of values in [0, 1], got {beta!r}')
+            raise ValueError(
+                'sampler.beta (IS exponent schedule (β₀, β₁)) must be a pair '
+                f'of values in [0, 1], got {beta!r}')
         if not smp['eps'] > 0:
             raise ValueError(f"sampler.eps must be > 0, got {smp['eps']!r}")
 
@@ -395,8 +396,8 @@ class SSDKDDistillation(BaseAlgorithm):
         shape = tuple(x01.shape[1:])
         if shape != tuple(generator.img_shape):
             raise ValueError(
-                f'The generator declares img_shape {tuple(generator.img_shape)}'
-                f' but makes {shape} images.')
+                'The generator declares img_shape '
+                f'{tuple(generator.img_shape)} but makes {shape} images.')
         try:
             logits = self.task.logits(self.teacher, self.normalize(x01))
         except Exception as e:  # the teacher's own shape error, re-worded
