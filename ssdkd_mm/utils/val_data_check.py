@@ -34,8 +34,8 @@ def check_val_data(dataloader) -> None:
     """Raise ``FileNotFoundError`` naming the missing val files.
 
     SSD-KD trains without real data but evaluates the student (and the
-    teacher, once) on the real val set, so a missing one only shows up as a
-    dataset error deep in the Runner, or as a download attempt.
+    teacher, once) on the real val set; a missing one otherwise shows up as
+    a dataset-specific error (or a failed download) deep in the Runner.
 
     Args:
         dataloader (dict): The ``val_dataloader`` config.

@@ -129,13 +129,23 @@ def test_tau_setting_out_of_range():
         build(inversion=dict(adv_tau=-1.0))
 
 
+class _DataRunner:
+    """What ValLoop needs of a Runner to build its dataset."""
+    seed, _randomness_cfg = 0, {}
+
+    def build_dataloader(self, cfg, seed, diff_rank_seed):
+        from mmpretrain.registry import DATASETS
+        return DATASETS.build(cfg['dataset'])
+
+
 def test_missing_val_data(tmp_path):
-    val = dict(dataset=dict(type='FashionMNIST',
+    val = dict(dataset=dict(type='FashionMNIST', test_mode=True,
+                            download=False,
                             data_root=str(tmp_path / 'no_fmnist')))
     with pytest.raises(FileNotFoundError,
                        match='Validation data not found: .*no_fmnist.*'
                        'val_dataloader.dataset.data_root'):
-        SSDKDValLoop(None, val, None)
+        SSDKDValLoop(_DataRunner(), val, None)
 
 
 def test_nonfinite_loss_skipped_counted_then_stops(monkeypatch):

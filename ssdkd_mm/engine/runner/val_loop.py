@@ -49,8 +49,13 @@ class SSDKDValLoop(ValLoop):
         if teacher_floor_action not in ('warn', 'stop'):
             raise ValueError("teacher_floor_action must be 'warn' or 'stop', "
                              f'got {teacher_floor_action!r}')
-        check_val_data(dataloader)
-        super().__init__(runner, dataloader, evaluator, fp16)
+        try:
+            super().__init__(runner, dataloader, evaluator, fp16)
+        except Exception:
+            # After the dataset's own attempt (which may download it): if
+            # the val files are missing, say so instead of its error.
+            check_val_data(dataloader)
+            raise
         self.teacher_eval = teacher_eval
         self.teacher_floor = teacher_floor
         self.teacher_floor_metric = teacher_floor_metric
