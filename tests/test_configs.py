@@ -58,6 +58,7 @@ def test_fashion_mnist_val_set_is_the_test_split(tmp_path):
         osp.join(ROOT, 'configs/ssdkd/ssdkd_resnet34_resnet18_fmnist.py'))
     ds_cfg = cfg.val_dataloader.dataset
     ds_cfg.data_root = write_idx_set(str(tmp_path), n_train=30, n_test=20)
+    ds_cfg._scope_ = 'mmpretrain'  # a seg test may leave the scope at mmseg
     assert len(DATASETS.build(ds_cfg)) == 20
 
 

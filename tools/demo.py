@@ -17,8 +17,17 @@ from ssdkd_mm.apis.demo import run_demo  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--data-root', default='data/fashion_mnist')
+    parser.add_argument(
+        '--task', choices=['cls', 'seg'], default='cls',
+        help="'cls': ResNet-34 -> ResNet-18 on Fashion-MNIST (top-1); "
+        "'seg': DeepLabV3 R18 -> MobileNetV2 on Fashion-MNIST-Seg (mIoU)")
+    parser.add_argument(
+        '--work-dir', default=None,
+        help='default: work_dirs/demo (cls) or work_dirs/demo_seg (seg)')
+    parser.add_argument(
+        '--data-root', default=None,
+        help='default: data/fashion_mnist (cls) or data/fashion_mnist_seg '
+        '(seg, composed from data/fashion_mnist)')
     parser.add_argument(
         '--minutes', type=float, default=10.0,
         help='distillation time per method (SSD-KD and each baseline)')
@@ -34,7 +43,7 @@ def main():
         help='override the SSD-KD config for every distillation, key=value')
     args = parser.parse_args()
     run_demo(args.work_dir, args.data_root, args.minutes, args.baselines,
-             args.real_student, args.seed, args.cfg_options)
+             args.real_student, args.seed, args.cfg_options, args.task)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ import ssdkd_mm  # noqa: F401  (compatibility fixes + registration first)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from ssdkd_mm.utils import register_all_modules
+from ssdkd_mm.utils import preflight, register_all_modules
 
 
 def parse_args():
@@ -44,6 +44,13 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint {args.checkpoint!r} is not a '
+                         'file.')
+    try:  # missing teacher checkpoint / test data: say so before building
+        preflight(cfg, loaders=('test_dataloader', ))
+    except FileNotFoundError as e:
+        raise SystemExit(f'error: {e}')
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out:

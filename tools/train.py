@@ -10,7 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ssdkd_mm.utils import register_all_modules
+from ssdkd_mm.utils import preflight, register_all_modules
 from ssdkd_mm.utils.dist_env import setup_cpu_dist
 
 
@@ -68,6 +68,10 @@ def main():
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
 
+    try:  # missing teacher checkpoint / dataset: say so before building
+        preflight(cfg)
+    except FileNotFoundError as e:
+        raise SystemExit(f'error: {e}')
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()

@@ -1,4 +1,8 @@
 from .fashion_mnist import prepare_fashion_mnist
+from .fashion_mnist_seg import FashionMNISTSegDataset, prepare_fashion_mnist_seg
 from .placeholder import SSDKDPlaceholderDataset
 
-__all__ = ['SSDKDPlaceholderDataset', 'prepare_fashion_mnist']
+__all__ = [
+    'SSDKDPlaceholderDataset', 'prepare_fashion_mnist',
+    'prepare_fashion_mnist_seg', 'FashionMNISTSegDataset'
+]

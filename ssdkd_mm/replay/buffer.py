@@ -55,6 +55,10 @@ class ReplayBuffer:
         pin_memory (bool): Allocate page-locked storage when ``device`` is
             the CPU and CUDA is available, for fast host-to-device copies of
             sampled batches. Ignored otherwise. Defaults to False.
+        label_dim (int, optional): ``None`` (classification): ŷ_i is one
+            class id, stored as int64 ``(n,)``. An int C (segmentation): ŷ_i
+            is the image's teacher-predicted pixel-class frequencies, stored
+            as float32 ``(n, C)`` rows summing to 1. Defaults to None.
     """
 
     EVICTIONS = ('lowest_priority', 'fifo')
@@ -65,7 +69,17 @@ class ReplayBuffer:
                  eviction: str = 'lowest_priority',
                  unbounded: bool = False,
                  device: DeviceType = 'cpu',
-                 pin_memory: bool = False) -> None:
+                 pin_memory: bool = False,
+                 label_dim: Optional[int] = None) -> None:
+        if label_dim is not None and (isinstance(label_dim, bool) or
+                                      not isinstance(label_dim, int)
+                                      or label_dim < 1):
+            raise ValueError(
+                f'label_dim must be None or a positive int, got {label_dim!r}')
+        self.label_dim = label_dim
+        self._dtypes = dict(_ENTRY_DTYPES)
+        if label_dim is not None:
+            self._dtypes['pseudo_label'] = torch.float32
         if isinstance(capacity, bool) or not isinstance(capacity, int) \
                 or capacity < 1:
             raise ValueError(
@@ -101,12 +115,20 @@ class ReplayBuffer:
 
     def _alloc(self, n: int, name: str) -> Tensor:
         """Allocate uninitialised storage for ``n`` entries of ``name``."""
-        shape = (n, *self.img_shape) if name == 'images' else (n, )
+        shape = (n, *self._entry_shape(name))
         return torch.empty(
             shape,
-            dtype=_ENTRY_DTYPES[name],
+            dtype=self._dtypes[name],
             device=self.device,
             pin_memory=self._pinned)
+
+    def _entry_shape(self, name: str) -> Tuple[int, ...]:
+        """Shape of one entry of the field ``name``."""
+        if name == 'images':
+            return self.img_shape
+        if name == 'pseudo_label' and self.label_dim is not None:
+            return (self.label_dim, )
+        return ()
 
     def _grow(self, min_entries: int) -> None:
         """Amortised doubling of the storage to hold ``min_entries``."""
@@ -187,13 +209,13 @@ class ReplayBuffer:
         return (images.detach().clamp(0, 1) * 255).round().to(torch.uint8)
 
     def _check_per_sample(self, name: str, value: Tensor, n: int) -> None:
-        """Raise ValueError unless ``value`` is a 1-D tensor of length n."""
-        if not isinstance(value, Tensor) or value.dim() != 1 \
-                or value.shape[0] != n:
+        """Raise ValueError unless ``value`` holds one entry per image."""
+        expected = (n, *self._entry_shape(name))
+        if not isinstance(value, Tensor) or tuple(value.shape) != expected:
             shape = tuple(value.shape) if isinstance(value, Tensor) \
                 else type(value).__name__
-            raise ValueError(f'{name} must be a 1-D tensor of length {n} '
-                             f'(one per image), got {shape}')
+            raise ValueError(f'{name} must be a tensor of shape {expected} '
+                             f'(one entry per image), got {shape}')
 
     def _eviction_order(self, k: int) -> Tensor:
         """Slots of the k existing entries to overwrite, first victim first."""
@@ -252,7 +274,8 @@ class ReplayBuffer:
         # Quantise where the images are: moves 4x fewer bytes to the buffer.
         images = self.quantize(images).to(dev)
         phi = phi.detach().to(dev, torch.float32)
-        pseudo_label = pseudo_label.detach().to(dev, torch.int64)
+        pseudo_label = pseudo_label.detach().to(dev,
+                                                self._dtypes['pseudo_label'])
         priority = priority.detach().to(dev, torch.float32)
         slots_out = torch.full((n, ), -1, dtype=torch.int64, device=dev)
         if n == 0:
@@ -346,7 +369,7 @@ class ReplayBuffer:
             self._check_per_sample(name, value, idx.shape[0])
             # Index the filled view so that stale slots raise IndexError.
             view = self._storage[name][:self._size]
-            view[idx] = value.detach().to(self.device, _ENTRY_DTYPES[name])
+            view[idx] = value.detach().to(self.device, self._dtypes[name])
 
     def mark_sampled(self, idx: Tensor) -> None:
         """times_sampled_i += number of occurrences of i in ``idx``.
@@ -362,7 +385,8 @@ class ReplayBuffer:
             0, idx, torch.ones_like(idx, dtype=torch.int64))
 
     def class_histogram(self, num_classes: int) -> Tensor:
-        """n_c = |{i ∈ B : ŷ_i = c}|, the class counts used by φ's diversity.
+        """n_c = |{i ∈ B : ŷ_i = c}|, the class counts used by φ's diversity
+        (with ``label_dim``: Σ_i of the images' pixel-class frequencies).
 
         Args:
             num_classes (int): Number of classes C.
@@ -370,6 +394,11 @@ class ReplayBuffer:
         Returns:
             Tensor: float32 counts of shape ``(C,)`` on ``self.device``.
         """
+        if self.label_dim is not None:
+            if num_classes != self.label_dim:
+                raise ValueError(f'num_classes={num_classes} differs from the '
+                                 f'buffer label_dim={self.label_dim}')
+            return self.pseudo_label.sum(0, dtype=torch.float32)
         counts = torch.bincount(self.pseudo_label, minlength=num_classes)
         if counts.shape[0] > num_classes:
             raise ValueError(f'pseudo_label contains class ids >= '
@@ -440,16 +469,19 @@ class ReplayBuffer:
                     f'the capacity {self.capacity}')
         for name in _ENTRY_DTYPES:
             t = state[name]
-            if not isinstance(t, Tensor) or t.shape[0] != size:
+            if not isinstance(t, Tensor) or tuple(t.shape) != (
+                    size, *self._entry_shape(name)):
                 raise ValueError(
-                    f'replay buffer state entry {name!r} must have {size} '
-                    'rows (the saved size)')
+                    f'replay buffer state entry {name!r} must have shape '
+                    f'{(size, *self._entry_shape(name))} (saved size, entry '
+                    'shape of this buffer), got '
+                    f'{tuple(t.shape) if isinstance(t, Tensor) else t!r}')
 
         if self.unbounded:
             self._grow(size)
         for name in _ENTRY_DTYPES:
             self._storage[name][:size] = state[name].to(
-                self.device, _ENTRY_DTYPES[name])
+                self.device, self._dtypes[name])
         self._size = size
         self.n_inserted_total = int(state['n_inserted_total'])
 

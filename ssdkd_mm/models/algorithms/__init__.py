@@ -1,4 +1,6 @@
 from .ssdkd import SSDKDDistillation
-from .task_adapters import ClsTaskAdapter, build_task_adapter
+from .task_adapters import (ClsTaskAdapter, SegTaskAdapter,
+                            build_task_adapter)
 
-__all__ = ['SSDKDDistillation', 'ClsTaskAdapter', 'build_task_adapter']
+__all__ = ['SSDKDDistillation', 'ClsTaskAdapter', 'SegTaskAdapter',
+    'build_task_adapter']

@@ -134,7 +134,11 @@ class SSDKDDistillation(BaseAlgorithm):
         generator (dict | nn.Module): The inversion generator.
         teacher_ckpt (str, optional): Local teacher checkpoint.
         teacher_ckpt_strict (bool): Strict loading. Defaults to True.
-        task (str): ``'cls'``. Defaults to ``'cls'``.
+        task (str): ``'cls'`` (mmpretrain classifiers) or ``'seg'`` (mmseg
+            segmentors). Defaults to ``'cls'``.
+        task_cfg (dict, optional): Arguments of the task adapter, e.g.
+            ``dict(background=0, box_size=(0.3, 0.7))`` for
+            :class:`SegTaskAdapter`.
         num_classes (int, optional): Inferred from the teacher's head when
             omitted.
         inversion (dict): Data-inversion knobs, see ``INVERSION_DEFAULTS``.
@@ -159,6 +163,7 @@ class SSDKDDistillation(BaseAlgorithm):
                  teacher_ckpt: Optional[str] = None,
                  teacher_ckpt_strict: bool = True,
                  task: str = 'cls',
+                 task_cfg: Optional[dict] = None,
                  num_classes: Optional[int] = None,
                  inversion: Optional[dict] = None,
                  modulating: Optional[dict] = None,
@@ -198,7 +203,7 @@ class SSDKDDistillation(BaseAlgorithm):
         self.generator = (
             MODELS.build(generator)
             if isinstance(generator, dict) else generator)
-        self.task = build_task_adapter(task)
+        self.task = build_task_adapter(task, **(task_cfg or {}))
         self.num_classes = num_classes or self._infer_num_classes()
 
         # Plain objects: never in state_dict()/buffers(); the hooks
@@ -211,7 +216,8 @@ class SSDKDDistillation(BaseAlgorithm):
             eviction=self.buf_cfg['eviction'],
             unbounded=self.buf_cfg['unbounded'],
             device='cpu',
-            pin_memory=self.buf_cfg['pin_memory'])
+            pin_memory=self.buf_cfg['pin_memory'],
+            label_dim=self.task.label_dim(self.num_classes))
         self.sampler = PrioritySampler(
             alpha=self.smp_cfg['alpha'],
             beta=tuple(self.smp_cfg['beta']),
@@ -349,8 +355,14 @@ class SSDKDDistillation(BaseAlgorithm):
         else:
             raise ValueError('Cannot infer the number of classes from the '
                              'teacher; set `model.num_classes`.')
-        t_n = getattr(getattr(self.teacher, 'head', None), 'num_classes', n)
-        s_n = getattr(getattr(self.student, 'head', None), 'num_classes', n)
+        def head_classes(model):
+            for head in ('head', 'decode_head'):
+                k = getattr(getattr(model, head, None), 'num_classes', None)
+                if k is not None:
+                    return k
+            return n
+
+        t_n, s_n = head_classes(self.teacher), head_classes(self.student)
         if t_n != s_n:
             raise ValueError(f'The teacher predicts {t_n} classes but the '
                              f'student {s_n}; set the student head\'s '
@@ -517,6 +529,9 @@ class SSDKDDistillation(BaseAlgorithm):
                 with self.bn_loss.enabled(), self._autocast(cfg['autocast']):
                     t_logits = self.task.logits(teacher, x).float()
                     loss_bn = self.bn_loss.loss().float()
+                if targets.dim() + 1 < t_logits.dim():
+                    # dense tasks: one target map per image for the round
+                    targets = self.task.expand_targets(targets, t_logits)
                 unc, hist = self.task.phi_statistics(t_logits, targets)
                 phi = self.modulating(unc, hist, ref_counts)
                 w_ce = phi if 'ce' in cfg['phi_on'] else 1.0
@@ -526,11 +541,9 @@ class SSDKDDistillation(BaseAlgorithm):
                     with self._autocast(cfg['autocast']):
                         s_logits = self.task.logits(student, x).float()
                     s_logits, t_al = self.task.align(s_logits, t_logits)
-                    mask = self.task.agreement(s_logits.detach(),
-                                               t_al.detach())
-                    kl = self.task.kl(s_logits, t_al, cfg['adv_tau'])
+                    kl = self.task.masked_kl(s_logits, t_al, cfg['adv_tau'])
                     w_adv = phi if 'adv' in cfg['phi_on'] else 1.0
-                    loss_adv = -(w_adv * mask * kl).mean()
+                    loss_adv = -(w_adv * kl).mean()
                 loss = (cfg['bn_weight'] * loss_bn +
                         cfg['oh_weight'] * loss_oh +
                         cfg['adv_weight'] * loss_adv)

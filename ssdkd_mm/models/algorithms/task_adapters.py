@@ -4,7 +4,7 @@
 The algorithm never branches on the task: it asks its adapter for logits,
 per-sample losses, pseudo-labels and the statistics φ needs.
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -18,6 +18,10 @@ class ClsTaskAdapter:
     """Image classification: logits are (N, C)."""
 
     name = 'cls'
+
+    def label_dim(self, num_classes: int) -> Optional[int]:
+        """Per-image pseudo-label: one class id (the buffer stores int64)."""
+        return None
 
     def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Logits of an mmpretrain classifier called in ``mode='tensor'``."""
@@ -47,6 +51,18 @@ class ClsTaskAdapter:
         term."""
         return (student_logits.argmax(1) == teacher_logits.argmax(1)).float()
 
+    def masked_kl(self, student_logits, teacher_logits,
+                  tau: float) -> torch.Tensor:
+        """(N,) m_i·KL_i, the (to be maximised) adversarial disagreement,
+        only where the student still agrees with the teacher."""
+        mask = self.agreement(student_logits.detach(), teacher_logits.detach())
+        return mask * self.kl(student_logits, teacher_logits, tau)
+
+    def expand_targets(self, classes: torch.Tensor,
+                       teacher_logits: torch.Tensor) -> torch.Tensor:
+        """The CE targets of an inversion round: the sampled classes."""
+        return classes
+
     def pseudo_label(self, teacher_logits: torch.Tensor) -> torch.Tensor:
         """(N,) ŷ = argmax_c p_t(c | x)."""
         return teacher_logits.argmax(1)
@@ -70,11 +86,153 @@ class ClsTaskAdapter:
         return unc, hist
 
 
-TASK_ADAPTERS = {'cls': ClsTaskAdapter}
+def _one_minus_p(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """1 − p(label) along dim 1, in log space (exact for confident
+    predictions); ``label`` has the shape of ``logits`` without dim 1."""
+    others = logits.scatter(1, label.unsqueeze(1), float('-inf'))
+    return (others.logsumexp(1) - logits.logsumexp(1)).exp()
 
 
-def build_task_adapter(task: str):
+class SegTaskAdapter:
+    """Semantic segmentation: logits are (N, C, h, w) (an mmseg segmentor's
+    ``mode='tensor'`` output, i.e. the decode head before upsampling).
+
+    * Teacher and student logits are aligned by resizing the student's to the
+      teacher's size (bilinear), so different output strides work.
+    * KL and CE are per pixel and **averaged** over pixels: the loss scale does
+      not change with the resolution.
+    * φ and priorities come from per-pixel teacher predictions: difficulty
+      from the mean pixel confidence, diversity from the image's pixel-class
+      frequencies (the buffer keeps them as its ŷ).
+    * The CE of an inversion round asks the teacher for a layout: the image is
+      ``background`` (a random class per image when ``None``) with one box
+      of the round's sampled class, of side ``box_size`` × the map side.
+
+    Args:
+        background (int, optional): Index of the background class.
+            Defaults to 0.
+        box_size (tuple): Range of the target box's relative side.
+            Defaults to (0.3, 0.7).
+    """
+
+    name = 'seg'
+
+    def __init__(self,
+                 background: Optional[int] = 0,
+                 box_size: Sequence[float] = (0.3, 0.7)) -> None:
+        lo, hi = (float(v) for v in box_size)
+        if not 0 < lo <= hi <= 1:
+            raise ValueError('task_cfg.box_size must satisfy 0 < low <= high '
+                             f'<= 1, got {tuple(box_size)}')
+        self.background, self.box_size = background, (lo, hi)
+
+    def label_dim(self, num_classes: int) -> Optional[int]:
+        """Per-image pseudo-label: pixel-class frequencies, (C,) floats."""
+        return num_classes
+
+    def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) logits of an mmseg segmentor (``mode='tensor'``)."""
+        out = first_tensor(model(x, mode='tensor'))
+        if out.dim() != 4:
+            raise ValueError(
+                f"task='seg' expects (N, C, h, w) logits from the model's "
+                f"mode='tensor' forward, got shape {tuple(out.shape)}; use "
+                "task='cls' for classifiers.")
+        return out
+
+    def align(self, student_logits: torch.Tensor,
+              teacher_logits: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        if student_logits.shape[:2] != teacher_logits.shape[:2]:
+            raise ValueError(
+                f'student logits {tuple(student_logits.shape)} and teacher '
+                f'logits {tuple(teacher_logits.shape)} differ in batch or '
+                'class dimension: the student decode head must predict the '
+                "teacher's number of classes.")
+        if student_logits.shape[2:] != teacher_logits.shape[2:]:
+            student_logits = F.interpolate(
+                student_logits, size=teacher_logits.shape[2:],
+                mode='bilinear', align_corners=False)
+        return student_logits, teacher_logits
+
+    def kl(self, student_logits, teacher_logits, tau: float) -> torch.Tensor:
+        """(N,) τ²·KL per pixel, averaged over pixels."""
+        return per_sample_kl(student_logits, teacher_logits, tau)
+
+    def masked_kl(self, student_logits, teacher_logits,
+                  tau: float) -> torch.Tensor:
+        """(N,) mean over pixels of m·KL, m = 1 where student and teacher
+        agree on the pixel's class."""
+        mask = (student_logits.detach().argmax(1) ==
+                teacher_logits.detach().argmax(1)).float()
+        log_ps = F.log_softmax(student_logits / tau, dim=1)
+        log_pt = F.log_softmax(teacher_logits / tau, dim=1)
+        kl = (log_pt.exp() * (log_pt - log_ps)).sum(1)
+        return (mask * kl).flatten(1).mean(1) * tau**2
+
+    def expand_targets(self, classes: torch.Tensor,
+                       teacher_logits: torch.Tensor) -> torch.Tensor:
+        """(N, h, w) target maps: background with a box of ``classes[i]``."""
+        n, c, h, w = teacher_logits.shape
+        dev = classes.device
+        if self.background is None:
+            fill = torch.randint(0, c, (n, ), device=dev)
+        else:
+            if not 0 <= self.background < c:
+                raise ValueError(f'task_cfg.background={self.background} is '
+                                 f'not a class index of the {c}-class '
+                                 'teacher; set it to the background class '
+                                 'or None.')
+            fill = torch.full((n, ), self.background, device=dev)
+        lo, hi = self.box_size
+        frac = torch.rand(2, n, device=dev) * (hi - lo) + lo
+        bh = (frac[0] * h).ceil().long().clamp(1, h)
+        bw = (frac[1] * w).ceil().long().clamp(1, w)
+        y0 = (torch.rand(n, device=dev) * (h - bh + 1)).long()
+        x0 = (torch.rand(n, device=dev) * (w - bw + 1)).long()
+        ys = torch.arange(h, device=dev).view(1, h, 1)
+        xs = torch.arange(w, device=dev).view(1, 1, w)
+        inside = ((ys >= y0.view(n, 1, 1)) & (ys < (y0 + bh).view(n, 1, 1))
+                  & (xs >= x0.view(n, 1, 1)) & (xs < (x0 + bw).view(n, 1, 1)))
+        return torch.where(inside, classes.view(n, 1, 1),
+                           fill.view(n, 1, 1)).long()
+
+    def ce(self, teacher_logits: torch.Tensor,
+           targets: torch.Tensor) -> torch.Tensor:
+        """(N,) per-pixel cross entropy to the target map, pixel mean."""
+        return F.cross_entropy(
+            teacher_logits, targets, reduction='none').flatten(1).mean(1)
+
+    def pseudo_label(self, teacher_logits: torch.Tensor) -> torch.Tensor:
+        """(N, C) frequencies of the teacher's per-pixel argmax classes."""
+        label = teacher_logits.argmax(1)
+        return F.one_hot(label, teacher_logits.shape[1]).flatten(
+            1, 2).float().mean(1)
+
+    def phi_statistics(self, teacher_logits: torch.Tensor,
+                       targets: Optional[torch.Tensor] = None
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """1 − mean pixel confidence (N,) and pixel-class frequencies
+        (N, C); the class of a pixel is the target map's while inverting and
+        the teacher's argmax otherwise."""
+        logits = teacher_logits.detach().float()
+        label = logits.argmax(1) if targets is None else targets
+        unc = _one_minus_p(logits, label).flatten(1).mean(1)
+        hist = F.one_hot(label, logits.shape[1]).flatten(1, 2).to(
+            logits.dtype).mean(1)
+        return unc, hist
+
+
+TASK_ADAPTERS = {'cls': ClsTaskAdapter, 'seg': SegTaskAdapter}
+
+
+def build_task_adapter(task: str, **kwargs):
+    """The adapter of ``task`` ('cls' or 'seg'), built with ``kwargs``
+    (``model.task_cfg``)."""
     if task not in TASK_ADAPTERS:
-        raise ValueError(f'task must be one of {sorted(TASK_ADAPTERS)}, '
-                         f'got {task!r}')
-    return TASK_ADAPTERS[task]()
+        raise ValueError(f"model.task must be one of {sorted(TASK_ADAPTERS)}"
+                         f", got {task!r}")
+    try:
+        return TASK_ADAPTERS[task](**kwargs)
+    except TypeError as e:
+        raise TypeError(f'model.task_cfg does not fit task={task!r}: {e}')

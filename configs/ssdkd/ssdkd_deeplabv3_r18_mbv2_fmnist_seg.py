@@ -1,0 +1,101 @@
+# SSD-KD, data-free, semantic segmentation: DeepLabV3-ResNetV1c-18/2 (teacher)
+# → DeepLabV3-MobileNetV2x0.5 (student) on Fashion-MNIST-Seg (64x64, 11
+# classes). Training reads NO real image (placeholder dataset); only the real
+# held-out split is read, by mmseg's pipeline and IoUMetric, to evaluate.
+#
+#   python tools/prepare_fashion_mnist_seg.py
+#   python tools/train.py configs/fashion_mnist_seg/deeplabv3_r18_fmnist_seg_teacher.py \
+#       --work-dir work_dirs/fmnist_seg_teacher
+#   python tools/train.py configs/ssdkd/ssdkd_deeplabv3_r18_mbv2_fmnist_seg.py \
+#       --cfg-options model.teacher_ckpt=work_dirs/fmnist_seg_teacher/iter_2000.pth
+_base_ = [
+    '../fashion_mnist_seg/_base_/fashion_mnist_seg.py',
+    '../fashion_mnist_seg/_base_/models/deeplabv3_fmnist_seg.py',
+    './_base_/ssdkd_seg_runtime.py',
+]
+
+# ---- what teacher, what student, what budget -------------------------------
+teacher_ckpt = 'checkpoints/fmnist_seg_deeplabv3_r18_teacher.pth'
+buffer_capacity = 1000  # 10 % of the 10k real training canvases
+warmup_iters = 20  # synthesis-only rounds that seed the buffer
+kd_iters = 4000  # student steps
+synth_interval = 10  # one synthesis round every 10 student steps
+max_iters = warmup_iters + kd_iters
+
+data_preprocessor = None  # the algorithm carries its own (see below)
+model = dict(
+    _scope_='mmrazor',
+    type='SSDKDDistillation',
+    task='seg',
+    task_cfg=dict(background=0, box_size=(0.3, 0.7)),
+    data_preprocessor=dict(
+        _base_.data_preprocessor, type='mmseg.SegDataPreProcessor'),
+    architecture=_base_.deeplabv3_mbv2,
+    teacher=_base_.deeplabv3_r18,
+    teacher_ckpt=teacher_ckpt,
+    generator=dict(
+        type='SSDKDDeepGenerator', nz=256, ngf=32, img_size=64, base_size=4),
+    channels_last=True,
+    inversion=dict(
+        autocast='bfloat16',
+        g_steps=2,
+        synth_batch_size=64,
+        lr_g=5e-3,
+        lr_z=0.015,
+        bn_weight=10.0,
+        oh_weight=0.5,
+        adv_weight=1.0,
+        bn_momentum=0.9),
+    modulating=dict(gamma=2.0, diversity='inverse_freq', kappa=5.0),
+    replay_buffer=dict(capacity=buffer_capacity,
+                       eviction='lowest_priority'),
+    sampler=dict(
+        mode='proportional', alpha=0.6, beta=(0.4, 1.0), priority_tau=1.0),
+    kd=dict(
+        autocast='bfloat16',
+        tau=1.0,
+        batch_size=32,
+        augment=dict(crop_padding=4, hflip=True)))
+
+optim_wrapper = dict(
+    constructor='mmrazor.SeparateOptimWrapperConstructor',
+    architecture=dict(
+        optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4)),
+    generator=dict(optimizer=dict(type='Adam', lr=1e-2, betas=(0.5, 0.999))))
+param_scheduler = dict(
+    architecture=[
+        dict(
+            type='CosineAnnealingLR',
+            by_epoch=False,
+            begin=warmup_iters,
+            end=max_iters,
+            T_max=kd_iters,
+            eta_min=1e-5)
+    ],
+    generator=[
+        dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0,
+             end=max_iters)
+    ])
+
+train_dataloader = dict(
+    _delete_=True,
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='mmrazor.SSDKDPlaceholderDataset'))
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
+
+custom_hooks = [
+    dict(
+        type='mmrazor.SSDKDInversionHook',
+        warmup_iters=warmup_iters,
+        synth_interval=synth_interval),
+    dict(
+        type='mmrazor.SSDKDReplayBufferHook',
+        refresh_interval=500,
+        vis_interval=1000),
+    dict(type='mmrazor.SSDKDPrioritySamplerHook', begin_iter=warmup_iters),
+]
