@@ -11,6 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ssdkd_mm.utils import preflight, register_all_modules
+from ssdkd_mm.utils.dist_env import setup_cpu_dist
 
 
 def parse_args():
@@ -48,6 +49,7 @@ def main():
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
+    setup_cpu_dist(cfg)  # torchrun without GPUs: gloo on the CPU
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:

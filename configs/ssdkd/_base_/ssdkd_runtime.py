@@ -10,8 +10,9 @@ val_cfg = dict(type='mmrazor.SSDKDValLoop', teacher_eval='first')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    # Crash-safe: atomic files and `last_checkpoint`, no NaN checkpoints.
     checkpoint=dict(
-        type='CheckpointHook',
+        type='mmrazor.SSDKDCheckpointHook',
         by_epoch=False,
         interval=1000,
         max_keep_ckpts=2,

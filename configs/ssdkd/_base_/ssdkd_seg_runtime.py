@@ -13,8 +13,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # Crash-safe: atomic files and `last_checkpoint`, no NaN checkpoints.
     checkpoint=dict(
-        type='CheckpointHook',
+        type='mmrazor.SSDKDCheckpointHook',
         by_epoch=False,
         interval=1000,
         max_keep_ckpts=2,

@@ -1,9 +1,10 @@
+from .checkpoint_hook import SSDKDCheckpointHook
 from .inversion_hook import SSDKDInversionHook
 from .priority_sampler_hook import SSDKDPrioritySamplerHook
 from .replay_buffer_hook import SSDKDReplayBufferHook, save_image_grid
 from .time_budget_hook import SSDKDTimeBudgetHook
 
 __all__ = [
-    'SSDKDInversionHook', 'SSDKDReplayBufferHook', 'SSDKDPrioritySamplerHook',
-    'SSDKDTimeBudgetHook', 'save_image_grid'
+    'SSDKDCheckpointHook', 'SSDKDInversionHook', 'SSDKDReplayBufferHook',
+    'SSDKDPrioritySamplerHook', 'SSDKDTimeBudgetHook', 'save_image_grid'
 ]

@@ -1,6 +1,6 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """Validation of the student, and of the teacher when asked."""
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from mmengine.logging import print_log
@@ -8,6 +8,7 @@ from mmengine.runner import ValLoop, autocast
 
 from mmrazor.registry import LOOPS
 from ...models._utils import unwrap
+from ...utils.val_data_check import check_val_data
 
 
 @LOOPS.register_module()
@@ -19,19 +20,46 @@ class SSDKDValLoop(ValLoop):
     runs the epoch hooks once, and evaluates the (frozen) teacher only as
     often as asked.
 
+    A teacher scoring below ``teacher_floor`` on the val set was almost
+    always loaded wrongly (keys, normalisation, RGB/BGR): it is reported as a
+    warning, or stops the run when ``teacher_floor_action='stop'``.
+
     Args:
         teacher_eval (str): ``'first'`` (once; also called by
             :class:`SSDKDInversionHook` before training), ``'always'`` or
             ``'never'``. Defaults to ``'first'``.
+        teacher_floor (float, optional): Lowest acceptable teacher score, in
+            the metric's own units (e.g. 90.0 for ``accuracy/top1``).
+            Defaults to None (no check).
+        teacher_floor_metric (str, optional): Metric compared with the
+            floor, without the ``teacher.`` prefix. Defaults to the first
+            metric of the evaluator.
+        teacher_floor_action (str): ``'warn'`` or ``'stop'`` (raise
+            ``RuntimeError``). Defaults to ``'warn'``.
     """
 
     def __init__(self, runner, dataloader, evaluator, fp16: bool = False,
-                 teacher_eval: str = 'first') -> None:
-        super().__init__(runner, dataloader, evaluator, fp16)
+                 teacher_eval: str = 'first',
+                 teacher_floor: Optional[float] = None,
+                 teacher_floor_metric: Optional[str] = None,
+                 teacher_floor_action: str = 'warn') -> None:
         if teacher_eval not in ('first', 'always', 'never'):
             raise ValueError("teacher_eval must be 'first', 'always' or "
                              f"'never', got {teacher_eval!r}")
+        if teacher_floor_action not in ('warn', 'stop'):
+            raise ValueError("teacher_floor_action must be 'warn' or 'stop', "
+                             f'got {teacher_floor_action!r}')
+        try:
+            super().__init__(runner, dataloader, evaluator, fp16)
+        except Exception:
+            # After the dataset's own attempt (which may download it): if
+            # the val files are missing, say so instead of its error.
+            check_val_data(dataloader)
+            raise
         self.teacher_eval = teacher_eval
+        self.teacher_floor = teacher_floor
+        self.teacher_floor_metric = teacher_floor_metric
+        self.teacher_floor_action = teacher_floor_action
         self.teacher_metrics: Dict = {}
 
     @property
@@ -60,7 +88,30 @@ class SSDKDValLoop(ValLoop):
                 self.runner.message_hub.update_scalar(f'val/{k}', v)
             print_log(f'SSD-KD teacher on the val set: {self.teacher_metrics}',
                       logger='current')
+            self.check_teacher_floor(self.teacher_metrics)
         return self.teacher_metrics
+
+    def check_teacher_floor(self, metrics: Dict) -> None:
+        """Warn, or stop, when the teacher scores below the floor."""
+        if self.teacher_floor is None or not metrics:
+            return
+        key = ('teacher.' + self.teacher_floor_metric
+               if self.teacher_floor_metric else next(iter(metrics)))
+        if key not in metrics:
+            raise KeyError(f'teacher_floor_metric {key[8:]!r} is not among '
+                           f'the teacher metrics {sorted(metrics)}')
+        score = float(metrics[key])
+        if score >= self.teacher_floor:
+            return
+        msg = (f'The teacher scores {key} = {score:.4g} on the val set, below '
+               f'teacher_floor = {self.teacher_floor:g}. A teacher this weak '
+               'was usually loaded wrongly: check `model.teacher_ckpt` and '
+               'the teacher config, the data preprocessor mean/std and the '
+               'channel order (to_rgb) against how the teacher was trained.')
+        if self.teacher_floor_action == 'stop':
+            raise RuntimeError(msg + ' Stopped (teacher_floor_action='
+                               "'stop'); lower teacher_floor to go on.")
+        print_log(msg, logger='current', level=30)
 
     def run(self) -> Dict:
         self.runner.call_hook('before_val')

@@ -10,13 +10,15 @@ import torch
 import torch.nn as nn
 from mmengine import dist
 from mmengine.logging import print_log
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import (_load_checkpoint,
+                                        _load_checkpoint_to_model)
 
 from mmrazor.models.algorithms.base import BaseAlgorithm
 from mmrazor.registry import MODELS
 from ...replay import PrioritySampler, ReplayBuffer
+from ...replay.distributed import all_gather_rows, last_write_wins, shard_range
 from .._utils import unwrap
 from ..augment import BatchAugment
 from ..losses import BNStatisticsLoss, ModulatingFunction
@@ -69,6 +71,35 @@ KD_DEFAULTS = dict(
 )
 
 
+def _rename_prefix(state_dict: dict, old: str, new: str) -> None:
+    """In place (order and ``_metadata`` kept): keys ``old…`` → ``new…``."""
+    items = list(state_dict.items())
+    state_dict.clear()
+    for k, v in items:
+        state_dict[new + k[len(old):] if k.startswith(old) else k] = v
+    meta = getattr(state_dict, '_metadata', None)
+    if meta is not None:
+        old_m, new_m = old.rstrip('.'), new.rstrip('.')
+        for k in [k for k in meta if k == old_m or k.startswith(old)]:
+            meta[new_m + k[len(old_m):]] = meta.pop(k)
+
+
+def _strip_wrapper_keys(module, state_dict, prefix, local_metadata):
+    """``architecture.module.x`` → ``architecture.x``.
+
+    Under MMSeparateDistributedDataParallel the student and the generator are
+    each wrapped, so ``state_dict()`` puts the wrapper in their keys, while
+    mmengine's loader unwraps wrappers at every level and expects keys
+    without it: a multi-GPU ``--resume`` silently (``strict=False``) kept
+    the initial student and generator. Unwrapped keys load with mmengine on
+    1 or N GPUs, and in ``extract_student``.
+    """
+    for name, child in module.named_children():
+        if is_model_wrapper(child):
+            _rename_prefix(state_dict, f'{prefix}{name}.module.',
+                           f'{prefix}{name}.')
+
+
 def _merge(defaults: dict, given: Optional[dict], name: str) -> dict:
     given = dict(given or {})
     unknown = set(given) - set(defaults)
@@ -118,6 +149,9 @@ class SSDKDDistillation(BaseAlgorithm):
         channels_last (bool): Keep models and images in channels-last memory
             format (faster convolutions with bf16 on recent CPUs and GPUs).
             Defaults to False.
+        nonfinite_patience (int): K: a generator or student step whose loss
+            is NaN/Inf is skipped and counted; K such steps in a row stop
+            training with ``FloatingPointError``. Defaults to 10.
         data_preprocessor (dict, optional): Defaults to the student's.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -137,6 +171,7 @@ class SSDKDDistillation(BaseAlgorithm):
                  sampler: Optional[dict] = None,
                  kd: Optional[dict] = None,
                  channels_last: bool = False,
+                 nonfinite_patience: int = 10,
                  data_preprocessor: Optional[Union[Dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(architecture, data_preprocessor, init_cfg)
@@ -145,6 +180,13 @@ class SSDKDDistillation(BaseAlgorithm):
         self.smp_cfg = _merge(SAMPLER_DEFAULTS, sampler, 'sampler')
         self.kd_cfg = _merge(KD_DEFAULTS, kd, 'kd')
         self._check_knobs()
+        if isinstance(nonfinite_patience, bool) or not isinstance(
+                nonfinite_patience, int) or nonfinite_patience < 1:
+            raise ValueError('nonfinite_patience must be an int >= 1, got '
+                             f'{nonfinite_patience!r}')
+        self.nonfinite_patience = nonfinite_patience
+        self.nonfinite_skipped = 0  # steps skipped for a NaN/Inf loss
+        self._nonfinite_streak = 0
 
         self.teacher = (
             MODELS.build(teacher) if isinstance(teacher, dict) else teacher)
@@ -187,6 +229,10 @@ class SSDKDDistillation(BaseAlgorithm):
         if channels_last:
             for m in (self.teacher, self.student, self.generator):
                 m.to(memory_format=torch.channels_last)
+        self._check_generator_fits_teacher()
+
+        # Checkpoint keys never carry a DDP wrapper (1 GPU <-> N GPUs).
+        self._register_state_dict_hook(_strip_wrapper_keys)
 
         # Schedule flags, set each iteration by SSDKDInversionHook.
         self.synthesis_due = True
@@ -229,6 +275,29 @@ class SSDKDDistillation(BaseAlgorithm):
                 f"replay_buffer.capacity ({self.buf_cfg['capacity']}) is "
                 f"smaller than kd.batch_size ({kd['batch_size']}); raise the "
                 'capacity or lower the KD batch size.')
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """α, β, τ and momentum knobs outside their domain (φ's knobs are
+        checked by :class:`ModulatingFunction`)."""
+        smp, inv = self.smp_cfg, self.inv_cfg
+        if not inv['adv_tau'] > 0:
+            raise ValueError(
+                f"inversion.adv_tau must be > 0, got {inv['adv_tau']!r}")
+        if not 0 <= inv['bn_momentum'] < 1:
+            raise ValueError('inversion.bn_momentum must be in [0, 1), got '
+                             f"{inv['bn_momentum']!r}")
+        if not smp['alpha'] >= 0:
+            raise ValueError('sampler.alpha (priority exponent α) must be '
+                             f">= 0, got {smp['alpha']!r}")
+        beta = smp['beta']
+        if (isinstance(beta, (int, float)) or len(beta) != 2
+                or not all(0 <= b <= 1 for b in beta)):
+            raise ValueError(
+                'sampler.beta (IS exponent schedule (β₀, β₁)) must be a pair '
+                f'of values in [0, 1], got {beta!r}')
+        if not smp['eps'] > 0:
+            raise ValueError(f"sampler.eps must be > 0, got {smp['eps']!r}")
 
     def _load_teacher(self, ckpt: str, strict: bool) -> None:
         if not osp.isfile(osp.expanduser(ckpt)):
@@ -237,16 +306,42 @@ class SSDKDDistillation(BaseAlgorithm):
                 '`model.teacher_ckpt` (or the config variable `teacher_ckpt`) '
                 'to a local checkpoint of the teacher model.')
         try:
-            load_checkpoint(
-                self.teacher, ckpt, map_location='cpu', strict=strict,
+            state = _load_checkpoint(ckpt, map_location='cpu')
+        except Exception as e:  # torch/pickle raise many different types
+            raise RuntimeError(
+                f'Teacher checkpoint {ckpt!r} cannot be read '
+                f'({type(e).__name__}: {e}). The file is truncated, corrupt, '
+                'not readable by this user, or not a PyTorch checkpoint; '
+                'download or copy it again.') from e
+        if not isinstance(state, dict):
+            raise RuntimeError(
+                f'Teacher checkpoint {ckpt!r} holds a {type(state).__name__}, '
+                'not a state dict (or a dict with a `state_dict` key).')
+        try:
+            _load_checkpoint_to_model(
+                self.teacher, state, strict=strict,
                 revise_keys=[(r'^module\.', '')])
         except RuntimeError as e:
             raise RuntimeError(
                 f'Teacher checkpoint {ckpt!r} does not match the teacher '
-                f'model (strict loading): {e}. Check that `model.teacher` is '
-                'the config the checkpoint was trained with.') from e
+                f'model (strict loading): {self._key_mismatch(state, e)}. '
+                'Check that `model.teacher` is the config the checkpoint was '
+                'trained with (and that its keys carry no extra prefix such '
+                "as 'teacher.' or 'architecture.').") from e
         # Loaded weights must survive Runner._init_model_weights().
         self.teacher._is_init = True
+
+    def _key_mismatch(self, state: dict, error: Exception) -> str:
+        """A short account of a failed strict load: key counts with a few
+        examples, or the (shape) error itself."""
+        saved = state.get('state_dict', state)
+        saved = {k[7:] if k.startswith('module.') else k for k in saved}
+        wanted = set(self.teacher.state_dict())
+        missing, unexpected = sorted(wanted - saved), sorted(saved - wanted)
+        if not missing and not unexpected:
+            return str(error)[:1000]
+        return (f'{len(missing)} missing and {len(unexpected)} unexpected '
+                f'keys (e.g. {(missing + unexpected)[:3]})')
 
     def _infer_num_classes(self) -> int:
         for model in (self.teacher, self.student):
@@ -294,6 +389,41 @@ class SSDKDDistillation(BaseAlgorithm):
         self.register_buffer(
             '_img_std', std.detach().clone().view(1, -1, 1, 1),
             persistent=False)
+
+    @torch.no_grad()
+    def _check_generator_fits_teacher(self) -> None:
+        """One generated image through the teacher: its shape must be an
+        input the teacher accepts, and the teacher must predict
+        ``num_classes`` classes on it."""
+        generator = self.generator
+        mode = generator.training
+        generator.eval()  # no BN update; a batch of 1 is fine in eval
+        try:
+            # A private RNG: building the model must not shift the seed.
+            z = torch.randn(1, generator.latent_dim,
+                            generator=torch.Generator().manual_seed(0))
+            x01 = generator(z.to(self.device))
+        finally:
+            generator.train(mode)
+        shape = tuple(x01.shape[1:])
+        if shape != tuple(generator.img_shape):
+            raise ValueError(
+                'The generator declares img_shape '
+                f'{tuple(generator.img_shape)} but makes {shape} images.')
+        try:
+            logits = self.task.logits(self.teacher, self.normalize(x01))
+        except Exception as e:  # the teacher's own shape error, re-worded
+            raise ValueError(
+                f'The generator makes {shape} images (C, H, W) that the '
+                f'teacher cannot take ({type(e).__name__}: {e}). Set '
+                '`model.generator` (img_size, nc) to the input size and '
+                'channels the teacher was trained on.') from e
+        if logits.dim() < 2 or logits.shape[1] != self.num_classes:
+            raise ValueError(
+                f'On the generator\'s {shape} images the teacher gives logits '
+                f'of shape {tuple(logits.shape)}, expected {self.num_classes} '
+                'classes in dim 1; check `model.generator` img_size against '
+                'the teacher\'s input size.')
 
     @property
     def student(self) -> nn.Module:
@@ -417,6 +547,8 @@ class SSDKDDistillation(BaseAlgorithm):
                 loss = (cfg['bn_weight'] * loss_bn +
                         cfg['oh_weight'] * loss_oh +
                         cfg['adv_weight'] * loss_adv)
+                if self._skip_nonfinite(loss, 'inversion'):
+                    continue
                 inner.zero_grad()
                 loss.backward()
                 loss_value = loss.item()
@@ -439,15 +571,15 @@ class SSDKDDistillation(BaseAlgorithm):
                     self._average_generator_grads(generator)
                     optim_g.step()
                     optim_g.zero_grad()
-            if best_x is None:
-                raise FloatingPointError(
-                    'Every inversion step of this round gave a non-finite '
-                    'loss; lower inversion.lr_g / lr_z or the loss weights.')
+            if best_x is None:  # every step was skipped: no update at all
+                optim_g.zero_grad()
+                return dict(nonfinite_skipped=float(self.nonfinite_skipped))
             if cfg['meta']:
                 self._average_generator_grads(generator)
                 optim_g.step()
                 optim_g.zero_grad()
             self.bn_loss.update_momentum()
+            self._average_bn_ema()
             insert_log = self._insert(best_x, ref_counts)
         finally:
             for p, g in zip(student.parameters(), student_grad):
@@ -472,6 +604,88 @@ class SSDKDDistillation(BaseAlgorithm):
         for p in generator.parameters():
             if p.grad is not None:
                 dist.all_reduce(p.grad, op='mean')
+
+    # ------------------------------------------------- NaN/Inf and multi-GPU
+    def _skip_nonfinite(self, loss: torch.Tensor, what: str) -> bool:
+        """Whether ``loss`` is NaN/Inf on any rank, so that every rank skips
+        the update; counts skipped steps and stops after
+        ``nonfinite_patience`` of them in a row."""
+        bad = (~torch.isfinite(loss.detach())).any().float().reshape(1)
+        if dist.get_world_size() > 1:  # same decision on every rank
+            dist.all_reduce(bad, op='max')
+        if not bad.item():
+            self._nonfinite_streak = 0
+            return False
+        self.nonfinite_skipped += 1
+        self._nonfinite_streak += 1
+        print_log(
+            f'SSD-KD: non-finite {what} loss ({loss.detach().float().item()})'
+            f', step skipped ({self._nonfinite_streak} in a row, '
+            f'{self.nonfinite_skipped} in total)', logger='current', level=30)
+        if self._nonfinite_streak >= self.nonfinite_patience:
+            raise FloatingPointError(
+                f'{self._nonfinite_streak} non-finite losses in a row (the '
+                f'last one in the {what} step); training stopped '
+                f'(nonfinite_patience={self.nonfinite_patience}). Lower the '
+                'learning rates or the loss weights, disable autocast, or '
+                'check the teacher checkpoint, then resume from the last '
+                'checkpoint (no non-finite checkpoint is ever written).')
+        return True
+
+    def _average_bn_ema(self) -> None:
+        """Mean of the BN-statistics EMAs over ranks (no-op on one process):
+        every rank then matches the statistics of the global synthetic batch
+        and checkpoints describe all ranks."""
+        if dist.get_world_size() < 2:
+            return
+        for ema in self.bn_loss.ema:
+            if ema is not None:
+                for t in ema:
+                    dist.all_reduce(t, op='mean')
+
+    def _average_student_bn_stats(self) -> None:
+        """Mean of the student's BN running statistics over ranks (no-op on
+        one process): DDP does not sync them (``broadcast_buffers=False``),
+        and scoring buffer entries, validation and checkpoints should see one
+        student."""
+        if dist.get_world_size() < 2:
+            return
+        stats = [b for b in unwrap(self.student).buffers()
+                 if b.is_floating_point()]
+        if stats:
+            dist.all_reduce_params(stats, op='mean')
+
+    def _gather_new_entries(self, x01, label, phi, prio):
+        """All ranks' new samples (rank order), so that every rank inserts
+        the same rows into its copy of the global buffer."""
+        if dist.get_world_size() < 2:
+            return x01, label, phi, prio
+        rows = all_gather_rows(dict(
+            images=ReplayBuffer.quantize(x01), pseudo_label=label, phi=phi,
+            priority=prio))
+        # uint8 on the wire; x/255 quantises back to the same uint8.
+        return (rows['images'].float().div_(255), rows['pseudo_label'],
+                rows['phi'], rows['priority'])
+
+    def _update_sampled_entries(self, idx: torch.Tensor,
+                                prio: torch.Tensor) -> None:
+        """π_i ← π_i^new and the draw counts, with the draws of all
+        ranks."""
+        dev = self.buffer.device
+        if dist.get_world_size() > 1:
+            rows = all_gather_rows(dict(idx=idx, priority=prio))
+            idx = rows['idx']
+            self.buffer.update_priority(
+                *last_write_wins(idx.to(dev), rows['priority'].to(dev)))
+        else:
+            self.buffer.update_priority(idx, prio.to(dev))
+        self.buffer.mark_sampled(idx)
+
+    def _gather_shards(self, stats):
+        """(ŷ, 1 − conf, histogram, KL) of every rank's refresh shard."""
+        label, unc, hist, kl = (torch.cat(t) for t in zip(*stats))
+        rows = all_gather_rows(dict(label=label, unc=unc, hist=hist, kl=kl))
+        return rows['label'], rows['unc'], rows['hist'], rows['kl']
 
     @torch.no_grad()
     def _discrepancy_stats(self, x01: torch.Tensor):
@@ -509,6 +723,7 @@ class SSDKDDistillation(BaseAlgorithm):
                 prio[keep]
         if self.smp_cfg['new_priority'] == 'max' and len(self.buffer) > 0:
             prio = torch.full_like(prio, float(self.buffer.priority.max()))
+        x01, label, phi, prio = self._gather_new_entries(x01, label, phi, prio)
         self.buffer.add(x01, phi, label, prio, step=self.rounds)
         return dict(buffer_size=float(len(self.buffer)),
                     unique_images=float(self.buffer.n_inserted_total))
@@ -523,7 +738,8 @@ class SSDKDDistillation(BaseAlgorithm):
         if self.inv_cfg['source'] == 'noise':
             idx = None
             weights = torch.ones(n, device=self.device)
-            x = torch.randn(n, *self.generator.img_shape, device=self.device)
+            x = torch.randn(
+                n, *unwrap(self.generator).img_shape, device=self.device)
         else:
             self._ensure_buffer_device()
             idx, weights = self.sampler.sample(self.buffer.priority, n)
@@ -544,14 +760,16 @@ class SSDKDDistillation(BaseAlgorithm):
             if cfg['phi_in_loss'] and idx is not None:
                 w = w * self.buffer.phi[idx].to(w)
             loss = cfg['loss_weight'] * (w * kl).mean()
+        if self._skip_nonfinite(loss, 'KD'):
+            return dict(nonfinite_skipped=float(self.nonfinite_skipped))
         optim_s.update_params(loss)
         if idx is not None:
             with torch.no_grad():
                 kl_p = self.task.kl(s_logits.detach(), t_logits,
                                     self.smp_cfg['priority_tau'])
                 prio = self._priority(self.buffer.phi[idx].to(kl_p), kl_p)
-                self.buffer.update_priority(idx, prio.to(self.buffer.device))
-                self.buffer.mark_sampled(idx)
+                self._update_sampled_entries(idx, prio)
+        self._average_student_bn_stats()
         self.kd_steps += 1
         self.kd_time += time.perf_counter() - t0
         return dict(loss_kd=loss.detach(), is_weight_mean=weights.mean())
@@ -567,13 +785,18 @@ class SSDKDDistillation(BaseAlgorithm):
         mode = student.training
         student.eval()
         all_idx = torch.arange(len(self.buffer), device=self.buffer.device)
+        # Each rank scores a contiguous shard (all of it on one process).
+        lo, hi = shard_range(len(self.buffer))
         stats = [
             self._discrepancy_stats(
-                self.buffer.get(all_idx[s:s + chunk]).to(self.device))
-            for s in range(0, len(self.buffer), chunk)
+                self.buffer.get(all_idx[s:min(s + chunk, hi)]).to(
+                    self.device)) for s in range(lo, hi, chunk)
         ]
+        if not stats:  # fewer entries than ranks: no rows, right shapes
+            stats = [tuple(t[:0] for t in self._discrepancy_stats(
+                self.buffer.get(all_idx[:1]).to(self.device)))]
         student.train(mode)
-        label, unc, hist, kl = (torch.cat(t) for t in zip(*stats))
+        label, unc, hist, kl = self._gather_shards(stats)
         # Class counts over the buffer itself; φ unnormalised as at insertion.
         phi = self.modulating(unc, hist, normalize=False)
         dev = self.buffer.device
@@ -590,7 +813,8 @@ class SSDKDDistillation(BaseAlgorithm):
             rounds=self.rounds,
             kd_steps=self.kd_steps,
             synth_time=self.synth_time,
-            kd_time=self.kd_time)
+            kd_time=self.kd_time,
+            nonfinite_skipped=self.nonfinite_skipped)
 
     def load_ssdkd_state_dict(self, state: dict) -> None:
         self.bn_loss.load_state_dict(state['bn_loss'])
@@ -598,3 +822,4 @@ class SSDKDDistillation(BaseAlgorithm):
         self.kd_steps = state['kd_steps']
         self.synth_time = state['synth_time']
         self.kd_time = state['kd_time']
+        self.nonfinite_skipped = state.get('nonfinite_skipped', 0)
