@@ -46,7 +46,16 @@ def test_prepare_writes_splits_from_the_matching_source_split(tmp_path):
     assert osp.getmtime(osp.join(out, 'img_dir', 'train',
                                  '00000.png')) == stamp
 
+    from mmengine.registry import DefaultScope
     from mmseg.registry import DATASETS
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    # run alone, no default scope is set: mmseg's transforms need it
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        _check_dataset(DATASETS, out)
+
+
+def _check_dataset(DATASETS, out):
     ds = DATASETS.build(dict(
         type='FashionMNISTSegDataset', data_root=out,
         data_prefix=dict(img_path='img_dir/test',
