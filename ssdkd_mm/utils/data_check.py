@@ -15,6 +15,10 @@ _DOWNLOADING = ('CIFAR10', 'CIFAR100', 'MNIST', 'FashionMNIST')
 _NO_FILES = ('SSDKDPlaceholderDataset', )
 
 
+def _local(path) -> bool:
+    return isinstance(path, str) and bool(path) and '://' not in path
+
+
 def _type_name(dataset: dict) -> str:
     return str(dataset.get('type', '')).split('.')[-1]
 
@@ -81,6 +85,45 @@ def check_data_roots(cfg: Config, loaders=('train_dataloader',
     if problems:
         raise FileNotFoundError('dataset files are missing:\n  ' +
                                 '\n  '.join(problems))
+
+
+def missing_val_paths(dataloader) -> List[str]:
+    """Local ``data_root`` / ``ann_file`` paths of a val dataloader config
+    that do not exist (empty when the config is not a dict, e.g. a built
+    dataloader, or when nothing local is named)."""
+    if not isinstance(dataloader, dict):
+        return []
+    paths = []
+    for _, ds in _leaves(dataloader.get('dataset'), 'dataset'):
+        root, ann = ds.get('data_root'), ds.get('ann_file')
+        if _local(root):
+            paths.append(root)
+        if _local(ann):
+            paths.append(ann if osp.isabs(ann) or not _local(root) else
+                         osp.join(root, ann))
+    return [p for p in paths if not osp.exists(osp.expanduser(p))]
+
+
+def check_val_data(dataloader) -> None:
+    """Raise ``FileNotFoundError`` naming the missing val files.
+
+    Called by :class:`SSDKDValLoop` once building the val set has failed (so
+    datasets that download themselves still can): SSD-KD trains without real
+    data but evaluates the student (and the teacher, once) on the real val
+    set, and a missing one otherwise shows up as a dataset-specific error
+    deep in the Runner.
+
+    Args:
+        dataloader (dict): The ``val_dataloader`` config.
+    """
+    missing = missing_val_paths(dataloader)
+    if missing:
+        raise FileNotFoundError(
+            f'Validation data not found: {", ".join(missing)}. SSD-KD trains '
+            'data-free but evaluates on the real val set: put it there, point '
+            '`val_dataloader.dataset.data_root` at it, or train without '
+            'validation (--cfg-options val_cfg=None val_dataloader=None '
+            'val_evaluator=None).')
 
 
 def check_teacher_ckpt(cfg: Config) -> None:

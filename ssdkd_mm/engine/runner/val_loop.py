@@ -8,7 +8,7 @@ from mmengine.runner import ValLoop, autocast
 
 from mmrazor.registry import LOOPS
 from ...models._utils import unwrap
-from ...utils.val_data_check import check_val_data
+from ...utils.data_check import check_val_data
 
 
 @LOOPS.register_module()

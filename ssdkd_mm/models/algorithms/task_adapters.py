@@ -79,11 +79,7 @@ class ClsTaskAdapter:
         logits = teacher_logits.detach().float()
         label = logits.argmax(1) if targets is None else targets
         hist = F.one_hot(label, logits.shape[1]).to(logits.dtype)
-        # 1 − p_c = Σ_{k≠c} p_k, in log space so that confident samples do
-        # not round to exactly 0.
-        others = logits.masked_fill(hist.bool(), float('-inf'))
-        unc = (others.logsumexp(1) - logits.logsumexp(1)).exp()
-        return unc, hist
+        return _one_minus_p(logits, label), hist
 
 
 def _one_minus_p(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -191,16 +187,26 @@ class SegTaskAdapter:
                        teacher_logits: torch.Tensor) -> torch.Tensor:
         """(N, h, w) target maps for the sampled ``classes`` (see
         ``target``)."""
-        boxes = self._box_targets(classes, teacher_logits)
         if self.target == 'box':
-            return boxes
+            return self._box_targets(classes, teacher_logits)
         pred = teacher_logits.detach().argmax(1)
         if self.background is None:
             return classes.view(-1, 1, 1).expand_as(pred).clone()
+        self._check_background(teacher_logits.shape[1])
         fg = pred != self.background
-        relabel = torch.where(fg, classes.view(-1, 1, 1), pred)
-        has_fg = fg.flatten(1).any(1).view(-1, 1, 1)
-        return torch.where(has_fg, relabel, boxes).long()
+        targets = torch.where(fg, classes.view(-1, 1, 1), pred)
+        empty = ~fg.flatten(1).any(1)
+        if empty.any():  # no foreground to relabel: ask for a box
+            targets[empty] = self._box_targets(classes[empty],
+                                               teacher_logits[empty])
+        return targets
+
+    def _check_background(self, num_classes: int) -> None:
+        if not 0 <= self.background < num_classes:
+            raise ValueError(f'task_cfg.background={self.background} is not '
+                             f'a class index of the {num_classes}-class '
+                             'teacher; set it to the background class or '
+                             'None.')
 
     def _box_targets(self, classes: torch.Tensor,
                      teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -210,11 +216,7 @@ class SegTaskAdapter:
         if self.background is None:
             fill = torch.randint(0, c, (n, ), device=dev)
         else:
-            if not 0 <= self.background < c:
-                raise ValueError(f'task_cfg.background={self.background} is '
-                                 f'not a class index of the {c}-class '
-                                 'teacher; set it to the background class '
-                                 'or None.')
+            self._check_background(c)
             fill = torch.full((n, ), self.background, device=dev)
         lo, hi = self.box_size
         frac = torch.rand(2, n, device=dev) * (hi - lo) + lo
