@@ -2,9 +2,11 @@ from .checkpoint_hook import SSDKDCheckpointHook
 from .inversion_hook import SSDKDInversionHook
 from .priority_sampler_hook import SSDKDPrioritySamplerHook
 from .replay_buffer_hook import SSDKDReplayBufferHook, save_image_grid
+from .snapshot_hook import SSDKDSnapshotHook, progress
 from .time_budget_hook import SSDKDTimeBudgetHook
 
 __all__ = [
     'SSDKDCheckpointHook', 'SSDKDInversionHook', 'SSDKDReplayBufferHook',
-    'SSDKDPrioritySamplerHook', 'SSDKDTimeBudgetHook', 'save_image_grid'
+    'SSDKDPrioritySamplerHook', 'SSDKDTimeBudgetHook', 'SSDKDSnapshotHook',
+    'progress', 'save_image_grid'
 ]
