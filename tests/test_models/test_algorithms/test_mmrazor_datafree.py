@@ -146,10 +146,12 @@ def test_bf16_forwards_fp32_losses(tmp_path):
 @pytest.mark.parametrize('gen', ['DAFLGeneratorChannels',
                                  'ZSKTGeneratorChannels'])
 def test_generators_with_out_channels(gen):
-    g = MODELS.build(dict(type=gen, img_size=28, latent_dim=8,
+    # explicit scope: an earlier Runner test leaves the default scope set
+    g = MODELS.build(dict(_scope_='mmrazor', type=gen, img_size=28,
+                          latent_dim=8,
                           hidden_channels=16, out_channels=1))
     assert g(None, 3).shape == (3, 1, 28, 28)
-    g3 = MODELS.build(dict(type=gen, img_size=32, latent_dim=8,
-                           hidden_channels=16))
+    g3 = MODELS.build(dict(_scope_='mmrazor', type=gen, img_size=32,
+                           latent_dim=8, hidden_channels=16))
     assert g3(None, 2).shape == (2, 3, 32, 32)  # mmrazor's default kept
 
