@@ -24,9 +24,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import torch
 from mmengine.config import Config
 
-from .demo import _set_data_root, config_path
+from .demo import SSDKD_CFG, _set_data_root, config_path, fit_to_budget
 
-SSDKD_CFG = 'ssdkd/ssdkd_resnet34_resnet18_fmnist.py'
 MMRAZOR_CFGS = {
     'dafl': 'benchmark/dafl_resnet34_resnet18_fmnist.py',
     'zskt': 'benchmark/zskt_resnet34_resnet18_fmnist.py',
@@ -144,21 +143,11 @@ def build_config(method: str, teacher_ckpt: str, data_root: str,
         cfg.merge_from_dict(cfg_options)
     _set_data_root(cfg, data_root)
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
-    max_iters = warmup + 10**6  # the budget hook sets the real end
-    cfg.train_cfg.max_iters = max_iters
+    fit_to_budget(cfg, budget_s, begin_iter=warmup, calibrate_iters=calibrate)
     cfg.train_cfg.val_interval = 10**9
     cfg.train_cfg.val_begin = 10**9  # no validation in the loop at all
-    for sched in cfg.param_scheduler.architecture:
-        sched.update(end=max_iters)
-        if 'T_max' in sched:
-            sched['T_max'] = max_iters - sched.get('begin', 0)
-    for sched in cfg.param_scheduler.generator:
-        sched.update(end=max_iters)
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='mmrazor.SSDKDTimeBudgetHook', budget_s=budget_s,
-             begin_iter=warmup, calibrate_iters=calibrate),
-        dict(type='mmrazor.SSDKDSnapshotHook', times_s=list(points_s)),
-    ]
+    cfg.custom_hooks.append(
+        dict(type='mmrazor.SSDKDSnapshotHook', times_s=list(points_s)))
     cfg.default_hooks.checkpoint = None  # nothing to keep but the snapshots
     cfg.default_hooks.logger.interval = 100
     cfg.work_dir = work_dir
@@ -167,18 +156,6 @@ def build_config(method: str, teacher_ckpt: str, data_root: str,
 
 
 # -------------------------------------------------------------- evaluate
-@torch.no_grad()
-def evaluate_model(val_loop, model, data_preprocessor) -> Dict[str, float]:
-    """``model`` on the val loop's data with its evaluator (fp32)."""
-    model.eval()
-    for data_batch in val_loop.dataloader:
-        data = data_preprocessor(data_batch, False)
-        outputs = model(**data, mode='predict')
-        val_loop.evaluator.process(data_samples=outputs,
-                                   data_batch=data_batch)
-    return val_loop.evaluator.evaluate(len(val_loop.dataloader.dataset))
-
-
 def run_method(method: str, seed: int, teacher_ckpt: str, data_root: str,
                budget_s: float, points_s: Sequence[float], work_dir: str,
                metric: str = 'accuracy/top1',
@@ -187,6 +164,7 @@ def run_method(method: str, seed: int, teacher_ckpt: str, data_root: str,
     from mmengine.runner import Runner
 
     from ..engine.hooks import SSDKDSnapshotHook
+    from ..engine.runner import evaluate_model
     from ..models._utils import unwrap
     cfg = build_config(method, teacher_ckpt, data_root, budget_s, points_s,
                        seed, osp.join(work_dir, method, f'seed{seed}'),

@@ -133,6 +133,25 @@ def train_teacher(work_dir: str, data_root: str, task: str = 'cls') -> Dict:
     return info
 
 
+def fit_to_budget(cfg: Config, budget_s: float, begin_iter: int = 0,
+                  calibrate_iters: int = 50) -> None:
+    """Make ``cfg`` train for ``budget_s`` seconds of loop time: plenty of
+    iterations, every scheduler ending at them (cosine ``T_max`` from its
+    ``begin``), and :class:`SSDKDTimeBudgetHook`, which sets the real end
+    and stretches those schedulers to it."""
+    max_iters = begin_iter + 10**6
+    cfg.train_cfg.max_iters = max_iters
+    for key in ('architecture', 'generator'):
+        for sched in cfg.param_scheduler[key]:
+            sched.update(end=max_iters)
+            if 'T_max' in sched:
+                sched['T_max'] = max_iters - sched.get('begin', 0)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='mmrazor.SSDKDTimeBudgetHook', budget_s=budget_s,
+             begin_iter=begin_iter, calibrate_iters=calibrate_iters)
+    ]
+
+
 def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
             minutes: float, seed: int,
             cfg_options: Optional[Dict] = None, task: str = 'cls') -> Dict:
@@ -147,18 +166,8 @@ def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
     _set_data_root(cfg, data_root)
     cfg.model.teacher_ckpt = teacher_ckpt
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
-    warmup = cfg.warmup_iters
     if minutes:
-        # Plenty of iterations; the budget hook sets the real number.
-        max_iters = warmup + 10**6
-        cfg.train_cfg.max_iters = max_iters
-        cfg.param_scheduler.architecture[0].update(
-            end=max_iters, T_max=max_iters - warmup)
-        cfg.param_scheduler.generator[0].update(end=max_iters)
-        cfg.custom_hooks = list(cfg.custom_hooks) + [
-            dict(type='mmrazor.SSDKDTimeBudgetHook', budget_s=minutes * 60,
-                 begin_iter=warmup, calibrate_iters=50)
-        ]
+        fit_to_budget(cfg, minutes * 60, begin_iter=cfg.warmup_iters)
     max_iters = cfg.train_cfg.max_iters
     cfg.train_cfg.val_interval = max_iters
     cfg.default_hooks.checkpoint.update(interval=max_iters, save_best=None)

@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
-from .demo import _set_data_root, config_path
+from .demo import SSDKD_CFG, _set_data_root, config_path
 
-SSDKD_CFG = 'ssdkd/ssdkd_resnet34_resnet18_fmnist.py'
 
 
 class _IterClock(Hook):

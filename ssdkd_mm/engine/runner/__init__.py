@@ -1,3 +1,3 @@
-from .val_loop import SSDKDValLoop
+from .val_loop import SSDKDValLoop, evaluate_model
 
-__all__ = ['SSDKDValLoop']
+__all__ = ['SSDKDValLoop', 'evaluate_model']

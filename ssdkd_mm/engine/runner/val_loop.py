@@ -11,6 +11,21 @@ from ...models._utils import unwrap
 from ...utils.data_check import check_val_data
 
 
+def evaluate_model(val_loop, model, data_preprocessor) -> Dict:
+    """Metrics of ``model`` (the teacher, a student snapshot, ...) on a val
+    loop's data and evaluator, inputs prepared by ``data_preprocessor``;
+    no hooks are called."""
+    model.eval()
+    with torch.no_grad():
+        for data_batch in val_loop.dataloader:
+            with autocast(enabled=val_loop.fp16):
+                data = data_preprocessor(data_batch, False)
+                outputs = model(**data, mode='predict')
+            val_loop.evaluator.process(data_samples=outputs,
+                                       data_batch=data_batch)
+    return val_loop.evaluator.evaluate(len(val_loop.dataloader.dataset))
+
+
 @LOOPS.register_module()
 class SSDKDValLoop(ValLoop):
     """Validates the student on the real val set; the teacher's metrics are
@@ -68,16 +83,8 @@ class SSDKDValLoop(ValLoop):
 
     def _teacher_metrics(self) -> Dict:
         alg = self._algorithm
-        teacher = alg.teacher
-        teacher.data_preprocessor = alg.data_preprocessor
-        teacher.eval()
-        with torch.no_grad():
-            for data_batch in self.dataloader:
-                with autocast(enabled=self.fp16):
-                    outputs = teacher.val_step(data_batch)
-                self.evaluator.process(data_samples=outputs,
-                                       data_batch=data_batch)
-        metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
+        alg.teacher.data_preprocessor = alg.data_preprocessor
+        metrics = evaluate_model(self, alg.teacher, alg.data_preprocessor)
         return {f'teacher.{k}': v for k, v in metrics.items()}
 
     def evaluate_teacher(self) -> Dict:

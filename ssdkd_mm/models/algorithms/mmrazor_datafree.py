@@ -130,12 +130,18 @@ class _DataFreeFixes:
         distiller's recorders on (D4/D7: no labels, no real data)."""
         with distiller.student_recorders, self._amp():
             self.student(img, None, mode='tensor')
-        ctx = torch.enable_grad() if teacher_grad else torch.no_grad()
+        self._fp32_records(distiller.student_recorders)
+        return self._forward_teachers(distiller, img, teacher_grad)
+
+    def _forward_teachers(self, distiller, img: torch.Tensor,
+                          grad: bool) -> Dict[str, torch.Tensor]:
+        """The teachers on ``img`` with the distiller's teacher recorders
+        on; the distiller's losses."""
+        ctx = torch.enable_grad() if grad else torch.no_grad()
         with distiller.teacher_recorders, ctx, self._amp():
             for teacher in self.teachers.values():
                 teacher(img, None, mode='tensor')
-        self._fp32_records(distiller.student_recorders,
-                           distiller.teacher_recorders)
+        self._fp32_records(distiller.teacher_recorders)
         return distiller.compute_distill_losses()
 
 
@@ -225,11 +231,9 @@ class FixedDAFLDataFreeDistillation(_DataFreeFixes, DAFLDataFreeDistillation):
         t0 = time.perf_counter()
         fakeimg = self._fake(self.batch_size)
         with optim_wrapper['generator'].optim_context(self.generator):
-            with self.generator_distiller.teacher_recorders, self._amp():
-                for teacher in self.teachers.values():
-                    teacher(fakeimg, None, mode='tensor')
-            self._fp32_records(self.generator_distiller.teacher_recorders)
-            g_losses = self.generator_distiller.compute_distill_losses()
+            # DAFL's generator losses read the teacher only
+            g_losses = self._forward_teachers(self.generator_distiller,
+                                              fakeimg, True)
         g_loss, g_vars = self.parse_losses(g_losses)
         optim_wrapper['generator'].update_params(g_loss)
         t1 = time.perf_counter()
