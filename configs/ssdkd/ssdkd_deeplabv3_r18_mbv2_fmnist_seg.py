@@ -19,7 +19,9 @@ teacher_ckpt = 'checkpoints/fmnist_seg_deeplabv3_r18_teacher.pth'
 buffer_capacity = 1000  # 10 % of the 10k real training canvases
 warmup_iters = 20  # synthesis-only rounds that seed the buffer
 kd_iters = 4000  # student steps
-synth_interval = 20  # one synthesis round every 20 student steps
+# one synthesis round (4 inversion steps) every 40 student steps (with the
+# student lr below, 15 min: 37.66 mIoU vs 33.72 before; measured)
+synth_interval = 40
 max_iters = warmup_iters + kd_iters
 
 data_preprocessor = None  # the algorithm carries its own (see below)
@@ -38,7 +40,7 @@ model = dict(
     channels_last=True,
     inversion=dict(
         autocast='bfloat16',
-        g_steps=2,
+        g_steps=4,
         synth_batch_size=64,
         lr_g=5e-3,
         lr_z=0.015,
@@ -65,7 +67,9 @@ model = dict(
 optim_wrapper = dict(
     constructor='mmrazor.SeparateOptimWrapperConstructor',
     architecture=dict(
-        optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4)),
+        # 15 min (measured): 35.75 mIoU at lr 1e-2, 37.66 at 2e-2, 33.51 at
+        # 4e-2; 5 min: 15.1-17.2 at 2e-3, 18.2 at 5e-3, 19.4 at 1e-2
+        optimizer=dict(type='AdamW', lr=2e-2, weight_decay=1e-4)),
     generator=dict(optimizer=dict(type='Adam', lr=1e-2, betas=(0.5, 0.999))))
 param_scheduler = dict(
     architecture=[
