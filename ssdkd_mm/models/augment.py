@@ -82,6 +82,18 @@ class BatchAugment:
     def __call__(self,
                  x: torch.Tensor,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        x = self.geometry(x, generator)
+        if self.color_jitter > 0:
+            x = self._jitter(x, generator)
+        return x
+
+    def geometry(self,
+                 x: torch.Tensor,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """The zoom, crop and flip alone. They draw their random numbers
+        before the colour jitter does, so two calls with generators in the
+        same state move (N, any C, H, W) maps the same way: dense targets
+        follow their image (see ``SegTaskAdapter.warp_targets``)."""
         if self.scale is not None and self.scale != (1.0, 1.0):
             x = self._rescale(x, generator)
         n, c, h, w = x.shape
@@ -98,6 +110,4 @@ class BatchAugment:
         if self.hflip:
             flip = torch.rand(n, generator=generator, device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        if self.color_jitter > 0:
-            x = self._jitter(x, generator)
         return x

@@ -83,3 +83,19 @@ def test_color_jitter_stays_in_range_and_rejects_bad_settings():
         BatchAugment(scale=(2.0, 1.0))
     with pytest.raises(ValueError, match='color_jitter'):
         BatchAugment(color_jitter=1.5)
+
+
+def test_geometry_repeats_the_views_zoom_crop_and_flip():
+    """Same generator state, same geometry: what moves dense targets with
+    their image (the colour jitter draws after it and does not shift it)."""
+    aug = BatchAugment(crop_padding=4, hflip=True, scale=(0.6, 1.6),
+                       color_jitter=0.3)
+    x = torch.rand(6, 3, 16, 16)
+    view = aug(x, torch.Generator().manual_seed(3))
+    geo = aug.geometry(x, torch.Generator().manual_seed(3))
+    plain = BatchAugment(crop_padding=4, hflip=True, scale=(0.6, 1.6))
+    assert torch.equal(plain(x, torch.Generator().manual_seed(3)), geo)
+    assert not torch.equal(view, geo)  # the jitter changed colours only
+    two = aug.geometry(torch.cat([x, x[:, :1]], 1),
+                       torch.Generator().manual_seed(3))
+    assert torch.allclose(two[:, :3], geo)  # any channel count, same moves

@@ -176,8 +176,9 @@ def test_nonfinite_loss_skipped_counted_then_stops(monkeypatch):
     student_before = {
         k: v.detach().clone() for k, v in alg.student.named_parameters()}
     real_kl = alg.task.kl
-    monkeypatch.setattr(alg.task, 'kl',
-                        lambda s, t, tau: real_kl(s, t, tau) * float('nan'))
+    monkeypatch.setattr(
+        alg.task, 'kl',
+        lambda s, t, tau, w=None: real_kl(s, t, tau, w) * float('nan'))
     assert alg.train_step(None, ow) == {'nonfinite_skipped': 2.0}
     for k, v in alg.student.named_parameters():  # no optimizer step
         assert torch.equal(v, student_before[k]), k

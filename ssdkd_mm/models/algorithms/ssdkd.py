@@ -66,6 +66,10 @@ KD_DEFAULTS = dict(
     # w_i / max_j w_j, which shrinks every step when some π is ~ε.
     is_weight_norm='mean',
     phi_in_loss=False,  # multiply the KD loss by φ again (double counts)
+    # η > 0: weight each sample (pixel, for segmentation) of the KD loss by
+    # min(κ, N / (C·n_c))^η of the teacher's class c, n_c from the buffer's
+    # class histogram (κ: modulating.kappa), batch mean 1; 0: off
+    class_balance=0.0,
     augment=dict(crop_padding=4, hflip=True),
     autocast=None,  # None (fp32) | 'bfloat16' | 'float16' for the forwards
 )
@@ -266,6 +270,9 @@ class SSDKDDistillation(BaseAlgorithm):
                              f"{kd['is_weight_norm']!r}")
         if kd['tau'] <= 0 or self.smp_cfg['priority_tau'] <= 0:
             raise ValueError('kd.tau and sampler.priority_tau must be > 0')
+        if kd['class_balance'] < 0:
+            raise ValueError('kd.class_balance (η) must be >= 0 (0: off), '
+                             f"got {kd['class_balance']}")
         if self.smp_cfg['new_priority'] not in ('phi_kl', 'max'):
             raise ValueError("sampler.new_priority must be 'phi_kl' or "
                              f"'max', got {self.smp_cfg['new_priority']!r}")
@@ -504,7 +511,8 @@ class SSDKDDistillation(BaseAlgorithm):
 
         z = torch.randn(n, generator.latent_dim, device=device,
                         requires_grad=True)
-        targets = self._sample_targets(n)
+        classes = self._sample_targets(n)
+        round_targets = None  # dense tasks: the round's target maps
         fast_g = generator.clone() if cfg['meta'] else generator
         params = [dict(params=[z], lr=cfg['lr_z'])]
         if cfg['meta']:
@@ -525,13 +533,23 @@ class SSDKDDistillation(BaseAlgorithm):
         try:
             for _ in range(cfg['g_steps']):
                 x01 = fast_g(z)
-                x = self.normalize(self.augment(x01))
+                view = self._view_rng()
+                x = self.normalize(self.augment(x01, view))
                 with self.bn_loss.enabled(), self._autocast(cfg['autocast']):
                     t_logits = self.task.logits(teacher, x).float()
                     loss_bn = self.bn_loss.loss().float()
-                if targets.dim() + 1 < t_logits.dim():
-                    # dense tasks: one target map per image for the round
-                    targets = self.task.expand_targets(targets, t_logits)
+                targets = classes
+                if self.task.dense_targets:
+                    # one map per image, built on the generated image of the
+                    # round's first step, moved like this step's view
+                    if round_targets is None:
+                        round_targets = self._round_targets(
+                            teacher, x01, classes)
+                    targets = self.task.warp_targets(
+                        round_targets,
+                        lambda m: self.augment.geometry(
+                            m, self._view_rng(view.initial_seed())),
+                        x01.shape[2:])
                 unc, hist = self.task.phi_statistics(t_logits, targets)
                 phi = self.modulating(unc, hist, ref_counts)
                 w_ce = phi if 'ce' in cfg['phi_on'] else 1.0
@@ -595,6 +613,24 @@ class SSDKDDistillation(BaseAlgorithm):
             synth_round_time=dt)
         log.update(insert_log)
         return log
+
+    def _view_rng(self, seed: Optional[int] = None) -> torch.Generator:
+        """The random generator of one augmented view (a fresh seed from
+        the global RNG, so runs stay reproducible); the same ``seed`` gives
+        the same view again."""
+        if seed is None:
+            seed = int(torch.randint(2**62, ()))
+        return torch.Generator(self.device).manual_seed(seed)
+
+    @torch.no_grad()
+    def _round_targets(self, teacher: nn.Module, x01: torch.Tensor,
+                       classes: torch.Tensor) -> torch.Tensor:
+        """Dense CE targets of a round from the teacher's view of the
+        un-augmented generated images (BN hooks off: no BN loss of it)."""
+        with self._autocast(self.inv_cfg['autocast']):
+            t_logits = self.task.logits(teacher, self.normalize(
+                x01.detach())).float()
+        return self.task.expand_targets(classes, t_logits)
 
     @staticmethod
     def _average_generator_grads(generator: nn.Module) -> None:
@@ -752,7 +788,8 @@ class SSDKDDistillation(BaseAlgorithm):
             with self._autocast(cfg['autocast']):
                 s_logits = self.task.logits(student, x)
             s_logits, t_logits = self.task.align(s_logits.float(), t_logits)
-            kl = self.task.kl(s_logits, t_logits, cfg['tau'])
+            kl = self.task.kl(s_logits, t_logits, cfg['tau'],
+                              self._class_balance_weight(t_logits, idx))
             w = weights if cfg['importance_weighting'] else torch.ones_like(
                 weights)
             if cfg['is_weight_norm'] == 'mean':
@@ -773,6 +810,23 @@ class SSDKDDistillation(BaseAlgorithm):
         self.kd_steps += 1
         self.kd_time += time.perf_counter() - t0
         return dict(loss_kd=loss.detach(), is_weight_mean=weights.mean())
+
+    @torch.no_grad()
+    def _class_balance_weight(self, t_logits: torch.Tensor,
+                              idx: Optional[torch.Tensor]
+                              ) -> Optional[torch.Tensor]:
+        """Per-sample/pixel KD weights f(ŷ) = min(κ, N/(C·n_c))^η of the
+        teacher's class ŷ, rescaled to batch mean 1 (``kd.class_balance``
+        = η; ``None`` when off or when there is no buffer to count)."""
+        eta = self.kd_cfg['class_balance']
+        if not eta or idx is None:
+            return None
+        counts = self.buffer.class_histogram(self.num_classes).to(t_logits)
+        ratio = counts.sum().clamp_min(1.0) / (
+            counts.numel() * counts.clamp_min(1e-6))
+        f = ratio.clamp(max=self.modulating.kappa).pow(eta)
+        weight = f[t_logits.argmax(1)]
+        return weight / weight.mean().clamp_min(1e-12)
 
     @torch.no_grad()
     def refresh_buffer(self, chunk: int = 1024) -> None:

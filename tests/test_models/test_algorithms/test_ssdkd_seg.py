@@ -10,6 +10,7 @@ from mmengine.config import ConfigDict
 from mmrazor.registry import MODELS
 
 from ssdkd_mm.models.algorithms import SegTaskAdapter
+from ssdkd_mm.models.augment import BatchAugment
 from ssdkd_mm.models.generators import SSDKDDeepGenerator
 from ssdkd_mm.replay import ReplayBuffer
 
@@ -216,3 +217,140 @@ def test_seg_task_rejects_classifier_logits(tiny_alg):
     with pytest.raises(ValueError, match="task='cls'"):
         SegTaskAdapter().logits(tiny_alg.teacher,
                                 torch.zeros(2, 1, 28, 28))
+
+
+# ------------------------------------------------- class-balanced KD loss
+def test_weighted_kl_scales_pixels_and_checks_the_shape():
+    torch.manual_seed(0)
+    ad = SegTaskAdapter()
+    s, t = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    plain = ad.kl(s, t, 1.0)
+    assert torch.allclose(ad.kl(s, t, 1.0, torch.ones(2, 4, 4)), plain)
+    half = torch.zeros(2, 4, 4)
+    half[:, :2] = 2.0  # top half counted twice, bottom half not at all
+    per_pixel = (F.softmax(t, 1) *
+                 (F.log_softmax(t, 1) - F.log_softmax(s, 1))).sum(1)
+    expected = (per_pixel * half).flatten(1).mean(1)
+    assert torch.allclose(ad.kl(s, t, 1.0, half), expected)
+    with pytest.raises(ValueError, match='without dim 1'):
+        ad.kl(s, t, 1.0, torch.ones(2, 3, 4, 4))
+
+
+def test_class_balance_weights_rare_teacher_classes_up():
+    alg = MODELS.build(ConfigDict(seg_algorithm_cfg(
+        kd=dict(batch_size=4, tau=1.0, class_balance=1.0),
+        modulating=dict(kappa=100.0))))
+    # buffer pixel-class mass: class 0 common (0.7), class 1 rare (0.05)
+    hist = torch.tensor([[0.7, 0.05, 0.25, 0.0, 0.0]]).repeat(4, 1)
+    alg.buffer.add(torch.rand(4, 3, 32, 32), torch.ones(4), hist,
+                   torch.ones(4), 0)
+    t_logits = torch.zeros(2, 5, 2, 2)
+    t_logits[:, 0] = 5.0  # teacher: class 0 everywhere ...
+    t_logits[0, 1, 0, 0] = 10.0  # ... but one pixel of class 1
+    w = alg._class_balance_weight(t_logits, torch.arange(2))
+    assert w.shape == (2, 2, 2)
+    assert torch.isclose(w.mean(), torch.tensor(1.0))
+    # f(c) ∝ 1/n_c: the rare-class pixel weighs 0.7/0.05 = 14x a common one
+    assert torch.isclose(w[0, 0, 0] / w[0, 0, 1], torch.tensor(14.0))
+    alg.kd_cfg['class_balance'] = 0.0
+    assert alg._class_balance_weight(t_logits, torch.arange(2)) is None
+    with pytest.raises(ValueError, match='class_balance'):
+        MODELS.build(ConfigDict(seg_algorithm_cfg(
+            kd=dict(batch_size=4, class_balance=-1.0))))
+
+
+def _squares(n=4, size=32, side=16):
+    """Dark images, each with one bright square (on the 8-pixel grid)."""
+    x = torch.zeros(n, 3, size, size)
+    for i in range(n):
+        y0, x0 = 8 * (i % 2), 8 * (i // 2)
+        x[i, :, y0:y0 + side, x0:x0 + side] = 1.0
+    return x
+
+
+def test_warp_targets_moves_maps_like_the_image():
+    aug = BatchAugment(crop_padding=4, hflip=True, scale=(0.6, 1.6))
+    ad = SegTaskAdapter()
+    x = _squares()
+    labels = (F.adaptive_avg_pool2d(x[:, :1], 4)[:, 0] > 0.5).long() * 3
+    moved, unmoved = [], []
+    for seed in range(20):
+        view = aug.geometry(x, torch.Generator().manual_seed(seed))
+        truth = (F.adaptive_avg_pool2d(view[:, :1], 4)[:, 0] > 0.5).long() * 3
+        warped = ad.warp_targets(
+            labels, lambda m: aug.geometry(
+                m, torch.Generator().manual_seed(seed)), (32, 32))
+        valid = warped != ad.IGNORE_INDEX
+        assert set(warped[valid].unique().tolist()) <= {0, 3}
+        moved.append((warped == truth)[valid].float().mean())
+        unmoved.append((labels == truth).float().mean())
+    assert torch.stack(moved).mean() > 0.95
+    assert torch.stack(unmoved).mean() < 0.85  # the views really differ
+    # without geometry the map comes back unchanged
+    assert torch.equal(ad.warp_targets(labels, lambda m: m, (32, 32)), labels)
+
+
+def test_relabel_targets_follow_every_augmented_view():
+    """Regression: the 'relabel' target map was built on the first inversion
+    step's augmented view and reused on the next steps' differently zoomed,
+    shifted and flipped views, so it no longer lay on the garments. Now the
+    round's map is built on the generated image and moved with each view."""
+    torch.manual_seed(0)
+    alg = MODELS.build(ConfigDict(seg_algorithm_cfg(
+        inversion=dict(synth_batch_size=4, g_steps=4),
+        kd=dict(batch_size=4, tau=1.0, augment=dict(
+            crop_padding=4, hflip=True, scale=(0.6, 1.6))))))
+    # the generator draws bright squares; the teacher calls a 8x8 block
+    # class 1 when most of it is bright, else background
+    squares = _squares()
+    alg.generator.forward = lambda z: squares + 0 * z.sum()
+    logits = alg.task.logits
+
+    def layout_logits(model, x):
+        out = logits(model, x)
+        if model is alg.teacher:
+            frac = F.adaptive_avg_pool2d(
+                (x.mean(1, keepdim=True) > 0).float(), out.shape[2:])
+            bright = frac > 0.5
+            out = out + 50 * torch.cat(
+                [~bright, bright, torch.zeros_like(out[:, 2:].bool())],
+                1).float()
+        return out
+
+    alg.task.logits = layout_logits
+    seen = []
+    ce = alg.task.ce
+
+    def recording_ce(t_logits, targets):
+        seen.append((t_logits.detach().argmax(1), targets.clone()))
+        return ce(t_logits, targets)
+
+    alg.task.ce = recording_ce
+    round_maps = []
+    round_targets = alg._round_targets
+
+    def recording_round_targets(*args):
+        round_maps.append(round_targets(*args))
+        return round_maps[-1]
+
+    alg._round_targets = recording_round_targets
+    alg.train()
+    alg.synthesize(build_optim(alg, lr=0.01)['generator'])
+    assert len(seen) == 4 and len(round_maps) == 1
+    ignore = SegTaskAdapter.IGNORE_INDEX
+    agree, unmoved, classes = [], [], None
+    for pred, targets in seen:
+        valid = targets != ignore
+        # the map lies on this view's square ...
+        agree.append(((targets != 0) == (pred != 0))[valid].float().mean())
+        unmoved.append(((round_maps[0] != 0) == (pred != 0)).float().mean())
+        # ... with one sampled class per image, the same through the round
+        fg = [t[(t != 0) & (t != ignore)].unique() for t in targets]
+        assert all(c.numel() <= 1 for c in fg)
+        classes = classes or fg
+        assert all(torch.equal(a, b) for a, b in zip(fg, classes)
+                   if a.numel() and b.numel())
+    # (the views really differ: the unmoved map agrees far less)
+    assert torch.stack(agree).mean() > 0.9, agree
+    assert torch.stack(unmoved).mean() < torch.stack(agree).mean() - 0.1, \
+        unmoved
