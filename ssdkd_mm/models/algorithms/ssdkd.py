@@ -21,7 +21,7 @@ from ...replay import PrioritySampler, ReplayBuffer
 from ...replay.distributed import all_gather_rows, last_write_wins, shard_range
 from .._utils import unwrap
 from ..augment import BatchAugment
-from ..losses import BNStatisticsLoss, ModulatingFunction
+from ..losses import BNStatisticsLoss, ModulatingFunction, inverse_frequency
 from .task_adapters import build_task_adapter
 
 INVERSION_DEFAULTS = dict(
@@ -549,7 +549,7 @@ class SSDKDDistillation(BaseAlgorithm):
                         round_targets,
                         lambda m: self.augment.geometry(
                             m, self._view_rng(view.initial_seed())),
-                        x01.shape[2:])
+                        x01.shape[2:], self.num_classes)
                 unc, hist = self.task.phi_statistics(t_logits, targets)
                 phi = self.modulating(unc, hist, ref_counts)
                 w_ce = phi if 'ce' in cfg['phi_on'] else 1.0
@@ -821,10 +821,9 @@ class SSDKDDistillation(BaseAlgorithm):
         eta = self.kd_cfg['class_balance']
         if not eta or idx is None:
             return None
-        counts = self.buffer.class_histogram(self.num_classes).to(t_logits)
-        ratio = counts.sum().clamp_min(1.0) / (
-            counts.numel() * counts.clamp_min(1e-6))
-        f = ratio.clamp(max=self.modulating.kappa).pow(eta)
+        f = inverse_frequency(
+            self.buffer.class_histogram(self.num_classes).to(t_logits),
+            self.modulating.kappa, eta)
         weight = f[t_logits.argmax(1)]
         return weight / weight.mean().clamp_min(1e-12)
 

@@ -246,8 +246,10 @@ class SegTaskAdapter:
                            fill.view(n, 1, 1)).long()
 
     def warp_targets(self, targets: torch.Tensor, geometry,
-                     img_hw: Tuple[int, int]) -> torch.Tensor:
-        """The round's (N, h, w) target maps moved like one augmented view.
+                     img_hw: Tuple[int, int],
+                     num_classes: int) -> torch.Tensor:
+        """The round's (N, h, w) target maps (every pixel labelled, as
+        :meth:`expand_targets` builds them) moved like one augmented view.
 
         ``geometry`` is the view's zoom/crop/flip (:meth:`BatchAugment.
         geometry` with its random generator in the state it had for the
@@ -260,14 +262,8 @@ class SegTaskAdapter:
         the CE stayed at ~2.9, above a uniform guess).
         """
         n, h, w = targets.shape
-        num_classes = int(targets[targets != self.IGNORE_INDEX].max()) + 1 \
-            if (targets != self.IGNORE_INDEX).any() else 1
-        valid = targets != self.IGNORE_INDEX
-        planes = torch.cat([
-            F.one_hot(targets.where(valid, 0), num_classes).permute(
-                0, 3, 1, 2).float() * valid[:, None],
-            valid[:, None].float()
-        ], 1)
+        planes = F.one_hot(targets, num_classes).permute(0, 3, 1, 2)
+        planes = torch.cat([planes, planes.new_ones(n, 1, h, w)], 1).float()
         planes = F.interpolate(planes, size=tuple(img_hw), mode='nearest')
         planes = F.adaptive_avg_pool2d(geometry(planes), (h, w))
         out = planes[:, :-1].argmax(1)

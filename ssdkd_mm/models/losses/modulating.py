@@ -7,6 +7,15 @@ import torch
 DIVERSITY_FORMS = ('inverse_freq', 'literal', 'none')
 
 
+def inverse_frequency(class_counts: torch.Tensor, kappa: float,
+                      eta: float) -> torch.Tensor:
+    """f(c) = min(κ, N / (C·n_c))^η for every class c, from the (C,) counts
+    n_c (N their sum)."""
+    n_total = class_counts.sum().clamp_min(1.0)
+    ratio = n_total / (class_counts.numel() * class_counts.clamp_min(1e-6))
+    return ratio.clamp(max=kappa).pow(eta)
+
+
 class ModulatingFunction:
     """φ(x) = φ_div(x) · φ_diff(x), computed from the teacher only, detached.
 
@@ -61,13 +70,10 @@ class ModulatingFunction:
 
     def diversity_factor(self, class_counts: torch.Tensor) -> torch.Tensor:
         """f(c) for every class c from the counts n_c (float, length C)."""
-        n_total = class_counts.sum().clamp_min(1.0)
-        num_classes = class_counts.numel()
         if self.diversity == 'inverse_freq':
-            ratio = n_total / (num_classes * class_counts.clamp_min(1e-6))
-            return ratio.clamp(max=self.kappa).pow(self.eta)
+            return inverse_frequency(class_counts, self.kappa, self.eta)
         if self.diversity == 'literal':
-            return 1.0 - class_counts / n_total
+            return 1.0 - class_counts / class_counts.sum().clamp_min(1.0)
         return torch.ones_like(class_counts)
 
     @torch.no_grad()

@@ -279,7 +279,7 @@ def test_warp_targets_moves_maps_like_the_image():
         truth = (F.adaptive_avg_pool2d(view[:, :1], 4)[:, 0] > 0.5).long() * 3
         warped = ad.warp_targets(
             labels, lambda m: aug.geometry(
-                m, torch.Generator().manual_seed(seed)), (32, 32))
+                m, torch.Generator().manual_seed(seed)), (32, 32), 4)
         valid = warped != ad.IGNORE_INDEX
         assert set(warped[valid].unique().tolist()) <= {0, 3}
         moved.append((warped == truth)[valid].float().mean())
@@ -287,7 +287,8 @@ def test_warp_targets_moves_maps_like_the_image():
     assert torch.stack(moved).mean() > 0.95
     assert torch.stack(unmoved).mean() < 0.85  # the views really differ
     # without geometry the map comes back unchanged
-    assert torch.equal(ad.warp_targets(labels, lambda m: m, (32, 32)), labels)
+    assert torch.equal(ad.warp_targets(labels, lambda m: m, (32, 32), 4),
+                       labels)
 
 
 def test_relabel_targets_follow_every_augmented_view():
