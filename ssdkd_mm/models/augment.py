@@ -1,5 +1,6 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """Differentiable batch augmentation for synthetic images (no kornia)."""
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 
 class BatchAugment:
     """Per-sample random scale (zoom in/out), random crop with zero padding,
-    random horizontal flip and colour jitter.
+    random horizontal flip, colour jitter and hue rotation.
 
     Works on (N, C, H, W) tensors in [0, 1], keeps gradients to the input (the
     generator is trained through it) and is vectorised. Teacher and student
@@ -28,13 +29,19 @@ class BatchAugment:
         color_jitter (float): Strength s of per-sample brightness, contrast
             and saturation factors drawn from [1 − s, 1 + s]; 0 disables it.
             Defaults to 0.
+        hue (float): Largest per-sample hue rotation as a fraction of a full
+            turn: the RGB vector is rotated about the grey axis by an angle
+            drawn from [−hue, hue]·360° (0.5: any hue; a rotation by 120° is a
+            channel permutation). Grey levels are unchanged. Only applied to
+            3-channel images; 0 disables it. Defaults to 0.
     """
 
     def __init__(self,
                  crop_padding: int = 4,
                  hflip: bool = True,
                  scale: Optional[Sequence[float]] = None,
-                 color_jitter: float = 0.0) -> None:
+                 color_jitter: float = 0.0,
+                 hue: float = 0.0) -> None:
         if crop_padding < 0:
             raise ValueError(f'augment.crop_padding must be >= 0, got '
                              f'{crop_padding}')
@@ -46,8 +53,12 @@ class BatchAugment:
         if not 0 <= color_jitter < 1:
             raise ValueError('augment.color_jitter must be in [0, 1), got '
                              f'{color_jitter}')
+        if not 0 <= hue <= 0.5:
+            raise ValueError(f'augment.hue must be in [0, 0.5] (a fraction of '
+                             f'a full turn), got {hue}')
         self.crop_padding, self.hflip = crop_padding, hflip
         self.scale, self.color_jitter = scale, float(color_jitter)
+        self.hue = float(hue)
 
     def _rand(self, shape, x, generator):
         return torch.rand(shape, generator=generator, device=x.device)
@@ -79,12 +90,29 @@ class BatchAugment:
             x = (x - gray) * f[2] + gray  # saturation
         return x.clamp(0, 1)
 
+    def _hue(self, x, generator):
+        """Rotate each image's RGB vectors about the grey axis (Rodrigues'
+        formula for the unit axis (1, 1, 1)/√3)."""
+        n = x.shape[0]
+        turn = self.hue * 2 * math.pi
+        theta = (self._rand(n, x, generator) * 2 - 1) * turn
+        cos, sin = theta.cos(), theta.sin()
+        eye = torch.eye(3, device=x.device, dtype=cos.dtype)
+        cross = torch.tensor([[0., -1., 1.], [1., 0., -1.], [-1., 1., 0.]],
+                             device=x.device, dtype=cos.dtype) / math.sqrt(3)
+        rot = (cos[:, None, None] * eye + sin[:, None, None] * cross +
+               (1 - cos)[:, None, None] / 3)
+        x = torch.einsum('nij,njhw->nihw', rot.to(x.dtype), x)
+        return x.clamp(0, 1)
+
     def __call__(self,
                  x: torch.Tensor,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
         x = self.geometry(x, generator)
         if self.color_jitter > 0:
             x = self._jitter(x, generator)
+        if self.hue > 0 and x.shape[1] == 3:
+            x = self._hue(x, generator)
         return x
 
     def geometry(self,

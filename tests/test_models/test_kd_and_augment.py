@@ -99,3 +99,26 @@ def test_geometry_repeats_the_views_zoom_crop_and_flip():
     two = aug.geometry(torch.cat([x, x[:, :1]], 1),
                        torch.Generator().manual_seed(3))
     assert torch.allclose(two[:, :3], geo)  # any channel count, same moves
+
+
+def test_hue_rotation_keeps_grey_levels_and_turns_colours():
+    """hue=0.5 rotates RGB about the grey axis: grey levels (channel means)
+    are kept, colours change, a third of a turn permutes the channels, the
+    input keeps its gradient and grey-level images are left alone."""
+    x = (torch.rand(16, 3, 5, 5) * 0.5 + 0.25).requires_grad_()
+    aug = BatchAugment(crop_padding=0, hflip=False, hue=0.5)
+    y = aug(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(y.mean(1), x.mean(1), atol=1e-5)
+    assert (y - x).abs().amax((1, 2, 3)).min() > 0  # every image recoloured
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # a third of a turn is the cyclic permutation (B, R, G)
+    third = BatchAugment(crop_padding=0, hflip=False, hue=1 / 3)
+    third._rand = lambda shape, t, g: torch.ones(shape)
+    z = x.detach()
+    assert torch.allclose(third(z), z[:, [2, 0, 1]], atol=1e-5)
+    grey = torch.rand(2, 1, 5, 5)
+    assert torch.equal(aug(grey), grey)
+    assert torch.equal(BatchAugment(0, False, hue=0.0)(z), z)
+    with pytest.raises(ValueError, match='hue'):
+        BatchAugment(hue=0.7)
