@@ -21,7 +21,8 @@ from ...replay import PrioritySampler, ReplayBuffer
 from ...replay.distributed import all_gather_rows, last_write_wins, shard_range
 from .._utils import unwrap
 from ..augment import BatchAugment
-from ..losses import BNStatisticsLoss, ModulatingFunction, inverse_frequency
+from ..losses import (BNStatisticsLoss, ModulatingFunction, inverse_frequency,
+                      per_sample_cwd)
 from .task_adapters import build_task_adapter
 
 INVERSION_DEFAULTS = dict(
@@ -70,6 +71,11 @@ KD_DEFAULTS = dict(
     # min(κ, N / (C·n_c))^η of the teacher's class c, n_c from the buffer's
     # class histogram (κ: modulating.kappa), batch mean 1; 0: off
     class_balance=0.0,
+    # λ_cwd > 0 (dense tasks): add λ_cwd·channel-wise distillation (every
+    # class map as a distribution over the pixels, softmax at cwd_tau; each
+    # class weighs the same whatever its pixel share) to the per-pixel KL
+    cwd_weight=0.0,
+    cwd_tau=4.0,
     augment=dict(crop_padding=4, hflip=True),
     autocast=None,  # None (fp32) | 'bfloat16' | 'float16' for the forwards
 )
@@ -183,6 +189,7 @@ class SSDKDDistillation(BaseAlgorithm):
         self.buf_cfg = _merge(BUFFER_DEFAULTS, replay_buffer, 'replay_buffer')
         self.smp_cfg = _merge(SAMPLER_DEFAULTS, sampler, 'sampler')
         self.kd_cfg = _merge(KD_DEFAULTS, kd, 'kd')
+        self.task = build_task_adapter(task, **(task_cfg or {}))
         self._check_knobs()
         if isinstance(nonfinite_patience, bool) or not isinstance(
                 nonfinite_patience, int) or nonfinite_patience < 1:
@@ -207,7 +214,6 @@ class SSDKDDistillation(BaseAlgorithm):
         self.generator = (
             MODELS.build(generator)
             if isinstance(generator, dict) else generator)
-        self.task = build_task_adapter(task, **(task_cfg or {}))
         self.num_classes = num_classes or self._infer_num_classes()
 
         # Plain objects: never in state_dict()/buffers(); the hooks
@@ -273,6 +279,14 @@ class SSDKDDistillation(BaseAlgorithm):
         if kd['class_balance'] < 0:
             raise ValueError('kd.class_balance (η) must be >= 0 (0: off), '
                              f"got {kd['class_balance']}")
+        if kd['cwd_weight'] < 0 or kd['cwd_tau'] <= 0:
+            raise ValueError('kd.cwd_weight must be >= 0 (0: off) and '
+                             'kd.cwd_tau > 0, got '
+                             f"{kd['cwd_weight']} and {kd['cwd_tau']}")
+        if kd['cwd_weight'] > 0 and not self.task.dense_targets:
+            raise ValueError(
+                'kd.cwd_weight > 0 (channel-wise distillation) needs dense '
+                "logits: use it with task='seg', or set kd.cwd_weight=0.")
         if self.smp_cfg['new_priority'] not in ('phi_kl', 'max'):
             raise ValueError("sampler.new_priority must be 'phi_kl' or "
                              f"'max', got {self.smp_cfg['new_priority']!r}")
@@ -790,6 +804,9 @@ class SSDKDDistillation(BaseAlgorithm):
             s_logits, t_logits = self.task.align(s_logits.float(), t_logits)
             kl = self.task.kl(s_logits, t_logits, cfg['tau'],
                               self._class_balance_weight(t_logits, idx))
+            if cfg['cwd_weight'] > 0:
+                kl = kl + cfg['cwd_weight'] * per_sample_cwd(
+                    s_logits, t_logits, cfg['cwd_tau'])
             w = weights if cfg['importance_weighting'] else torch.ones_like(
                 weights)
             if cfg['is_weight_norm'] == 'mean':

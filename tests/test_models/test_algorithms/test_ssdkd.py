@@ -125,6 +125,8 @@ def test_baseline_switches_run_through_the_same_path():
 @pytest.mark.parametrize('override,match', [
     (dict(replay_buffer=dict(capacity=4)), 'capacity'),
     (dict(kd=dict(tau=0)), 'tau'),
+    (dict(kd=dict(cwd_weight=1.0)), "task='seg'"),  # needs dense logits
+    (dict(kd=dict(cwd_weight=-1.0)), 'cwd_weight'),
     (dict(inversion=dict(bogus=1)), 'bogus'),
     (dict(architecture=tiny_classifier(num_classes=5)), 'classes'),
     (dict(generator=dict(type='SSDKDGenerator', nz=8, ngf=4, img_size=28,
@@ -174,3 +176,4 @@ def test_importance_weights_scale_the_kd_loss(norm, monkeypatch):
     w = weights / weights.mean() if norm == 'mean' else weights
     assert out['loss_kd'].item() == pytest.approx((w * kl).mean().item(),
                                                   rel=1e-4)
+
