@@ -6,6 +6,23 @@ import torch
 import torch.nn.functional as F
 
 
+def _check_aligned(student_logits: torch.Tensor,
+                   teacher_logits: torch.Tensor) -> None:
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            f'student logits {tuple(student_logits.shape)} and teacher logits '
+            f'{tuple(teacher_logits.shape)} differ; align them first')
+
+
+def _kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+        tau: float, dim: int) -> torch.Tensor:
+    """KL(softmax(t/τ) ‖ softmax(s/τ)) with the distributions along ``dim``,
+    summed over it."""
+    log_ps = F.log_softmax(student_logits / tau, dim=dim)
+    log_pt = F.log_softmax(teacher_logits / tau, dim=dim)
+    return (log_pt.exp() * (log_pt - log_ps)).sum(dim)
+
+
 def per_sample_kl(student_logits: torch.Tensor,
                   teacher_logits: torch.Tensor,
                   tau: float = 1.0,
@@ -26,13 +43,8 @@ def per_sample_kl(student_logits: torch.Tensor,
     Returns:
         Tensor: (N,) per-sample losses.
     """
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(
-            f'student logits {tuple(student_logits.shape)} and teacher logits '
-            f'{tuple(teacher_logits.shape)} differ; align them first')
-    log_ps = F.log_softmax(student_logits / tau, dim=1)
-    log_pt = F.log_softmax(teacher_logits / tau, dim=1)
-    kl = (log_pt.exp() * (log_pt - log_ps)).sum(1)
+    _check_aligned(student_logits, teacher_logits)
+    kl = _kl(student_logits, teacher_logits, tau, dim=1)
     if weight is not None:
         if weight.shape != kl.shape:
             raise ValueError(f'weight {tuple(weight.shape)} must have the '
@@ -64,14 +76,10 @@ def per_sample_cwd(student_logits: torch.Tensor,
     Returns:
         Tensor: (N,) per-sample losses.
     """
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(
-            f'student logits {tuple(student_logits.shape)} and teacher logits '
-            f'{tuple(teacher_logits.shape)} differ; align them first')
+    _check_aligned(student_logits, teacher_logits)
     if student_logits.dim() < 3:
         raise ValueError('channel-wise distillation needs dense (N, C, H, W) '
                          f'logits, got shape {tuple(student_logits.shape)}')
-    log_ps = F.log_softmax(student_logits.flatten(2) / tau, dim=2)
-    log_pt = F.log_softmax(teacher_logits.flatten(2) / tau, dim=2)
-    kl = (log_pt.exp() * (log_pt - log_ps)).sum(2)  # (N, C)
+    kl = _kl(student_logits.flatten(2), teacher_logits.flatten(2), tau,
+             dim=2)  # (N, C)
     return kl.mean(1) * tau**2
