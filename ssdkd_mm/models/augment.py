@@ -32,8 +32,8 @@ class BatchAugment:
         hue (float): Largest per-sample hue rotation as a fraction of a full
             turn: the RGB vector is rotated about the grey axis by an angle
             drawn from [−hue, hue]·360° (0.5: any hue; a rotation by 120° is a
-            channel permutation). Grey levels are unchanged. Only applied to
-            3-channel images; 0 disables it. Defaults to 0.
+            channel permutation). Grey levels are unchanged. RGB images only
+            (an error otherwise); 0 disables it. Defaults to 0.
     """
 
     def __init__(self,
@@ -111,7 +111,11 @@ class BatchAugment:
         x = self.geometry(x, generator)
         if self.color_jitter > 0:
             x = self._jitter(x, generator)
-        if self.hue > 0 and x.shape[1] == 3:
+        if self.hue > 0:
+            if x.shape[1] != 3:
+                raise ValueError(
+                    f'augment.hue rotates RGB colours, but the images have '
+                    f'{x.shape[1]} channel(s): set augment.hue=0.')
             x = self._hue(x, generator)
         return x
 
