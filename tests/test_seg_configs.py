@@ -18,10 +18,16 @@ from mmrazor.registry import MODELS
 VOC_CFG = osp.join(ROOT, 'configs/ssdkd/deeplabv3_r101_to_mbv2_voc.py')
 VOC_STUDENT_CFG = osp.join(
     ROOT, 'configs/voc/deeplabv3_mbv2-d8_4xb4-20k_voc12aug-512x512.py')
-FMNIST_SEG_CFG = osp.join(
-    ROOT, 'configs/ssdkd/ssdkd_deeplabv3_r18_mbv2_fmnist_seg.py')
-FMNIST_SEG_STUDENT_CFG = osp.join(
-    ROOT, 'configs/fashion_mnist_seg/deeplabv3_mbv2_fmnist_seg_student_real.py')
+# (SSD-KD config, the same student as a plain mmseg config) on Fashion-MNIST-
+# Seg: the benchmark's ResNetV1c-18/4 student and the MobileNetV2 x0.5 one
+FMNIST_SEG_PAIRS = [
+    (osp.join(ROOT, 'configs/ssdkd/ssdkd_deeplabv3_r18_r18q_fmnist_seg.py'),
+     osp.join(ROOT, 'configs/fashion_mnist_seg/'
+              'deeplabv3_r18q_fmnist_seg_student_real.py')),
+    (osp.join(ROOT, 'configs/ssdkd/ssdkd_deeplabv3_r18_mbv2_fmnist_seg.py'),
+     osp.join(ROOT, 'configs/fashion_mnist_seg/'
+              'deeplabv3_mbv2_fmnist_seg_student_real.py')),
+]
 
 
 def write_voc(root, images):
@@ -111,6 +117,24 @@ def test_voc_student_config_matches_the_ssdkd_student():
     plain.pop('data_preprocessor')
     ssdkd.pop('data_preprocessor')
     assert ssdkd == plain
+
+
+@pytest.mark.parametrize('ssdkd_cfg,plain_cfg', FMNIST_SEG_PAIRS)
+def test_fmnist_seg_student_configs_match_the_ssdkd_students(
+        ssdkd_cfg, plain_cfg):
+    """Each plain student config describes its SSD-KD config's student
+    exactly (extracted students load with it), and the demo distills the
+    benchmark's pair."""
+    ssdkd = Config.fromfile(ssdkd_cfg)
+    plain = Config.fromfile(plain_cfg)
+    assert ssdkd.model.architecture.to_dict() == plain.model.to_dict()
+    assert (ssdkd.optim_wrapper.architecture.optimizer.lr ==
+            plain.optim_wrapper.optimizer.lr)
+    from ssdkd_mm.apis.demo import TASKS
+    seg = TASKS['seg']
+    assert (osp.join(ROOT, 'configs', seg['ssdkd_cfg']),
+            osp.join(ROOT, 'configs', seg['real_student_cfg'])) == \
+        FMNIST_SEG_PAIRS[0]
 
 
 def test_real_voc_image_through_the_val_pipeline_and_iou_metric(tmp_path):
@@ -212,9 +236,11 @@ def _fake_fmnist_seg(tmp_path):
 
 
 @pytest.mark.e2e
-def test_fmnist_seg_config_runs_and_student_loads_in_plain_mmseg(tmp_path):
+@pytest.mark.parametrize('ssdkd_cfg,plain_cfg', FMNIST_SEG_PAIRS)
+def test_fmnist_seg_config_runs_and_student_loads_in_plain_mmseg(
+        tmp_path, ssdkd_cfg, plain_cfg):
     data_root = _fake_fmnist_seg(tmp_path)
-    cfg = Config.fromfile(FMNIST_SEG_CFG)
+    cfg = Config.fromfile(ssdkd_cfg)
     cfg.model.teacher_ckpt = None
     cfg.model.data_preprocessor.size = (32, 32)
     cfg.model.generator.update(img_size=32, ngf=8)
@@ -245,7 +271,7 @@ def test_fmnist_seg_config_runs_and_student_loads_in_plain_mmseg(tmp_path):
     dst = str(tmp_path / 'student.pth')
     extract_student(osp.join(cfg.work_dir, 'iter_4.pth'), dst)
     from mmseg.apis import inference_model, init_model
-    model = init_model(FMNIST_SEG_STUDENT_CFG, dst, device='cpu')
+    model = init_model(plain_cfg, dst, device='cpu')
     for k, v in runner.model.student.state_dict().items():
         assert torch.equal(v, model.state_dict()[k]), k
     img = np.zeros((32, 32, 3), np.uint8)

@@ -20,7 +20,7 @@ def main():
     parser.add_argument(
         '--task', choices=['cls', 'seg'], default='cls',
         help="'cls': ResNet-34 -> ResNet-18 on Fashion-MNIST (top-1); "
-        "'seg': DeepLabV3 R18 -> MobileNetV2 on Fashion-MNIST-Seg (mIoU)")
+        "'seg': DeepLabV3 R18/2 -> R18/4 on Fashion-MNIST-Seg (mIoU)")
     parser.add_argument(
         '--work-dir', default=None,
         help='default: work_dirs/demo (cls) or work_dirs/demo_seg (seg)')

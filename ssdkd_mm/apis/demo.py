@@ -34,8 +34,8 @@ TASKS = {
     'seg': dict(
         teacher_cfg='fashion_mnist_seg/deeplabv3_r18_fmnist_seg_teacher.py',
         real_student_cfg='fashion_mnist_seg/'
-        'deeplabv3_mbv2_fmnist_seg_student_real.py',
-        ssdkd_cfg='ssdkd/ssdkd_deeplabv3_r18_mbv2_fmnist_seg.py',
+        'deeplabv3_r18q_fmnist_seg_student_real.py',
+        ssdkd_cfg='ssdkd/ssdkd_deeplabv3_r18_r18q_fmnist_seg.py',
         metric='mIoU',
         key='miou',
         data_root='data/fashion_mnist_seg',
