@@ -16,9 +16,11 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
+from .common import SSDKD_CFG, config_path, fit_to_budget, set_data_root
+from .methods import FAST_SWITCHES, NOISE_INPUT
+
 TEACHER_CFG = 'fashion_mnist/resnet34_fmnist_teacher.py'
 REAL_STUDENT_CFG = 'fashion_mnist/resnet18_fmnist_student_real.py'
-SSDKD_CFG = 'ssdkd/ssdkd_resnet34_resnet18_fmnist.py'
 
 #: What differs between the demo's tasks: configs, metric, data.
 TASKS = {
@@ -46,25 +48,9 @@ TASKS = {
 # The same code path turned into the baselines (switches of the algorithm).
 VARIANTS = {
     'ssdkd': {},
-    'noise': {'model.inversion.source': 'noise'},
-    'fast2': {
-        'model.replay_buffer.unbounded': True,
-        'model.sampler.mode': 'uniform',
-        'model.modulating.gamma': 0.0,
-        'model.modulating.diversity': 'none',
-    },
+    'noise': dict(NOISE_INPUT),
+    'fast2': dict(FAST_SWITCHES),
 }
-
-
-def config_path(rel: str) -> str:
-    """A shipped config, from the installed package (mim) or the checkout."""
-    pkg = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    for root in (osp.join(pkg, '.mim', 'configs'),
-                 osp.join(osp.dirname(pkg), 'configs')):
-        if osp.isfile(osp.join(root, rel)):
-            return osp.join(root, rel)
-    raise FileNotFoundError(f'config {rel} not found under the installed '
-                            'package or the source checkout')
 
 
 class _LastMetrics(Hook):
@@ -81,13 +67,6 @@ class _LastMetrics(Hook):
 
 def _say(msg: str) -> None:
     print(f'\n[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
-
-
-def _set_data_root(cfg: Config, data_root: str) -> None:
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key)
-        if loader and 'data_root' in loader.get('dataset', {}):
-            loader.dataset.data_root = data_root
 
 
 def _run(cfg: Config, work_dir: str, name: str):
@@ -120,7 +99,7 @@ def train_teacher(work_dir: str, data_root: str, task: str = 'cls') -> Dict:
         return info
     _say(f'Training the teacher ({t["teacher_cfg"]}, real train split)')
     cfg = Config.fromfile(config_path(t['teacher_cfg']))
-    _set_data_root(cfg, data_root)
+    set_data_root(cfg, data_root)
     runner, metrics, wall = _run(cfg, osp.join(work_dir, 'run'), 'teacher')
     tmp = ckpt + '.tmp'
     torch.save({'state_dict': runner.model.state_dict(),
@@ -131,25 +110,6 @@ def train_teacher(work_dir: str, data_root: str, task: str = 'cls') -> Dict:
     with open(info_file, 'w') as f:
         json.dump(info, f, indent=2)
     return info
-
-
-def fit_to_budget(cfg: Config, budget_s: float, begin_iter: int = 0,
-                  calibrate_iters: int = 50) -> None:
-    """Make ``cfg`` train for ``budget_s`` seconds of loop time: plenty of
-    iterations, every scheduler ending at them (cosine ``T_max`` from its
-    ``begin``), and :class:`SSDKDTimeBudgetHook`, which sets the real end
-    and stretches those schedulers to it."""
-    max_iters = begin_iter + 10**6
-    cfg.train_cfg.max_iters = max_iters
-    for key in ('architecture', 'generator'):
-        for sched in cfg.param_scheduler[key]:
-            sched.update(end=max_iters)
-            if 'T_max' in sched:
-                sched['T_max'] = max_iters - sched.get('begin', 0)
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='mmrazor.SSDKDTimeBudgetHook', budget_s=budget_s,
-             begin_iter=begin_iter, calibrate_iters=calibrate_iters)
-    ]
 
 
 def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
@@ -163,7 +123,7 @@ def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
     cfg.merge_from_dict(VARIANTS[variant])
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    _set_data_root(cfg, data_root)
+    set_data_root(cfg, data_root)
     cfg.model.teacher_ckpt = teacher_ckpt
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
     if minutes:
@@ -210,7 +170,7 @@ def train_real_student(work_dir: str, data_root: str,
                        task: str = 'cls') -> Dict:
     _say('Training the student on real data (upper bound)')
     cfg = Config.fromfile(config_path(TASKS[task]['real_student_cfg']))
-    _set_data_root(cfg, data_root)
+    set_data_root(cfg, data_root)
     _, metrics, wall = _run(cfg, osp.join(work_dir, 'real_student'),
                             'real_student')
     return {TASKS[task]['key']: _top1(metrics, task), 'train_wall_s': wall}

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
-from .demo import SSDKD_CFG, _set_data_root, config_path
+from .common import SSDKD_CFG, config_path
+from .common import set_data_root
 
 
 
@@ -83,14 +84,22 @@ class PlainSSDKD:
     """SSD-KD for classifiers in plain PyTorch, for timing only."""
 
     def __init__(self, alg) -> None:
-        from ..models._utils import unwrap
+        from ..models.utils import unwrap
         self.teacher = copy.deepcopy(unwrap(alg.teacher)).eval()
         self.student = copy.deepcopy(unwrap(alg.student))
         self.generator = copy.deepcopy(unwrap(alg.generator))
-        self.inv, self.kd = dict(alg.inv_cfg), dict(alg.kd_cfg)
+        syn, step = alg.synthesizer, alg.kd_step
+        self.inv = dict(
+            synth_batch_size=syn.batch_size, g_steps=syn.g_steps,
+            lr_g=syn.lr_g, lr_z=syn.lr_z, bn_weight=syn.bn_weight,
+            oh_weight=syn.oh_weight, adv_weight=syn.adv_weight,
+            adv_tau=syn.adv_tau, bn_momentum=syn.bn_loss.momentum,
+            autocast=syn.autocast)
+        self.kd = dict(batch_size=step.batch_size, tau=step.tau,
+                       augment=step.augment_cfg, autocast=step.autocast)
         self.mod = alg.modulating
-        self.alpha = alg.smp_cfg['alpha']
-        self.beta = alg.smp_cfg['beta'][0]
+        self.alpha = alg.replay.sampler.alpha
+        self.beta = alg.replay.sampler.beta0
         pre = alg.data_preprocessor
         self.mean = pre.mean.clone()
         self.std = pre.std.clone()
@@ -103,7 +112,7 @@ class PlainSSDKD:
         self.opt_g = torch.optim.Adam(
             self.generator.parameters(),
             lr=self.inv['lr_g'] * self.inv['g_steps'], betas=(0.5, 0.999))
-        cap = alg.buffer.capacity
+        cap = alg.replay.buffer.capacity
         self.images = torch.zeros(cap, *self.generator.img_shape,
                                   dtype=torch.uint8)
         self.labels = torch.zeros(cap, dtype=torch.long)
@@ -275,10 +284,10 @@ def measure_overhead(teacher_ckpt: str, data_root: str, work_dir: str,
     """
     from mmengine.runner import Runner
 
-    from ..models._utils import unwrap
+    from ..models.utils import unwrap
     cfg = Config.fromfile(config_path(SSDKD_CFG))
     cfg.model.teacher_ckpt = teacher_ckpt
-    _set_data_root(cfg, data_root)
+    set_data_root(cfg, data_root)
     synth_iters = warmup + n_synth
     max_iters = synth_iters + n_kd
     for h in cfg.custom_hooks:
@@ -319,8 +328,8 @@ def measure_overhead(teacher_ckpt: str, data_root: str, work_dir: str,
         times_k.append(time.perf_counter() - t0)
     return dict(
         n_synth=n_synth, n_kd=n_kd,
-        synth_batch=alg.inv_cfg['synth_batch_size'],
-        g_steps=alg.inv_cfg['g_steps'], kd_batch=alg.kd_cfg['batch_size'],
+        synth_batch=alg.synthesizer.batch_size,
+        g_steps=alg.synthesizer.g_steps, kd_batch=alg.kd_step.batch_size,
         plugin_synth_s=plugin_synth, plugin_kd_s=plugin_kd,
         plain_synth_s=statistics.median(times_s),
         plain_kd_s=statistics.median(times_k),

@@ -11,6 +11,7 @@ from mmengine.config import ConfigDict
 from mmrazor.registry import MODELS
 
 from ssdkd_mm.apis import benchmark as bm
+from ssdkd_mm.apis import demo, methods
 
 
 def test_groups_and_aliases():
@@ -35,14 +36,35 @@ def test_fast_and_ablation_switches():
     assert f5['optim_wrapper.generator.optimizer.lr'] == pytest.approx(
         3e-3 * 5)
     assert bm.METHODS['div-diff-prio']['options'] == {
-        'model.modulating.diversity': 'none', 'model.modulating.gamma': 0.0}
-    assert bm.METHODS['div-diff+prio']['options'] == {
-        'model.modulating.diversity': 'none'}
-    assert bm.METHODS['div+diff+unif']['options'] == {
-        'model.sampler.mode': 'uniform'}
+        **methods.NO_DIVERSITY, **methods.NO_DIFFICULTY}
+    assert bm.METHODS['div-diff+prio']['options'] == methods.NO_DIVERSITY
+    assert bm.METHODS['div+diff+unif']['options'] == methods.UNIFORM_SAMPLING
     # the ablation keeps SSD-KD's bounded buffer
     assert all('model.replay_buffer.unbounded' not in m['options']
                for m in bm.METHODS.values() if m.get('ablation'))
+
+
+def test_switch_sets_are_defined_once():
+    # each switch is one option of the algorithm
+    assert methods.UNBOUNDED_POOL == {'model.replay_buffer.unbounded': True}
+    assert methods.UNIFORM_SAMPLING == {'model.sampler.mode': 'uniform'}
+    assert methods.NO_DIFFICULTY == {'model.modulating.gamma': 0.0}
+    assert methods.NO_DIVERSITY == {'model.modulating.diversity': 'none'}
+    assert methods.PHI_OFF == {**methods.NO_DIFFICULTY,
+                               **methods.NO_DIVERSITY}
+    assert methods.FAST_SWITCHES == {
+        **methods.UNBOUNDED_POOL, **methods.UNIFORM_SAMPLING,
+        **methods.PHI_OFF}
+    assert methods.NOISE_INPUT == {'model.inversion.source': 'noise'}
+    # the demo's baselines and the benchmark's Fast-k use them
+    assert demo.VARIANTS == {'ssdkd': {}, 'noise': methods.NOISE_INPUT,
+                             'fast2': methods.FAST_SWITCHES}
+    assert bm.METHODS['fast2']['options'] == {
+        **methods.FAST_SWITCHES,
+        'model.inversion.g_steps': 2,
+        'model.inversion.lr_g': 5e-3,
+        'model.inversion.lr_z': 0.015,
+        'optim_wrapper.generator.optimizer.lr': 5e-3 * 2}
 
 
 @pytest.mark.parametrize('method', [
@@ -70,10 +92,10 @@ def test_build_config_fits_the_budget_and_builds(method, tmp_path):
         model.teacher_ckpt = None
         alg = MODELS.build(model)
         if method == 'fast10':
-            assert alg.inv_cfg['g_steps'] == 10 and alg.buf_cfg['unbounded']
+            assert alg.synthesizer.g_steps == 10 and alg.buffer.unbounded
         if method == 'div-diff-unif':
             assert alg.modulating.is_identity
-            assert alg.smp_cfg['mode'] == 'uniform'
+            assert alg.sampler.mode == 'uniform'
     else:
         assert cfg.model.teachers.res34.ckpt_path == 'teacher.pth'
 

@@ -1,0 +1,113 @@
+# Copyright (c) ssdkd_mm contributors. All rights reserved.
+"""The baselines as switches of SSD-KD's one code path, and the benchmark's
+method table: SSD-KD, Fast-2/5/10, the ablation grid and mmrazor's DAFL,
+ZSKT and DFAD.
+
+Each switch set is a ``cfg.merge_from_dict`` option dict; the demo, the
+benchmark and the tests use these and spell none of them out again."""
+from collections import OrderedDict
+from typing import Dict, List, Sequence
+
+#: Fast-DFKD's ever-growing pool instead of SSD-KD's bounded buffer.
+UNBOUNDED_POOL = {'model.replay_buffer.unbounded': True}
+#: Uniform replay sampling instead of priority sampling (δ off).
+UNIFORM_SAMPLING = {'model.sampler.mode': 'uniform'}
+#: φ's difficulty term off (γ = 0).
+NO_DIFFICULTY = {'model.modulating.gamma': 0.0}
+#: φ's diversity term off.
+NO_DIVERSITY = {'model.modulating.diversity': 'none'}
+#: φ off: neither difficulty nor diversity.
+PHI_OFF = {**NO_DIFFICULTY, **NO_DIVERSITY}
+#: Fast-DFKD's replay: unbounded uniform pool, φ off (the config's
+#: generator schedule); the demo's ``fast2`` variant.
+FAST_SWITCHES = {**UNBOUNDED_POOL, **UNIFORM_SAMPLING, **PHI_OFF}
+#: The Gaussian-noise input baseline (no inversion).
+NOISE_INPUT = {'model.inversion.source': 'noise'}
+
+MMRAZOR_CFGS = {
+    'dafl': 'benchmark/dafl_resnet34_resnet18_fmnist.py',
+    'zskt': 'benchmark/zskt_resnet34_resnet18_fmnist.py',
+    'dfad': 'benchmark/dfad_resnet34_resnet18_fmnist.py',
+}
+
+
+def fast_options(g_steps: int, lr_g: float, lr_z: float) -> Dict:
+    """Fast-DFKD through SSD-KD's switches: :data:`FAST_SWITCHES` with
+    Fast's generator steps and learning rates (meta lr = lr_g × g_steps)."""
+    return {
+        **FAST_SWITCHES,
+        'model.inversion.g_steps': g_steps,
+        'model.inversion.lr_g': lr_g,
+        'model.inversion.lr_z': lr_z,
+        'optim_wrapper.generator.optimizer.lr': lr_g * g_steps,
+    }
+
+
+def ablation_options(div: bool, diff: bool, priority: bool) -> Dict:
+    """One cell of {φ diversity} × {φ difficulty} × {priority/uniform}; the
+    buffer stays SSD-KD's (bounded, partially updated)."""
+    opts = {}
+    if not div:
+        opts.update(NO_DIVERSITY)
+    if not diff:
+        opts.update(NO_DIFFICULTY)
+    if not priority:
+        opts.update(UNIFORM_SAMPLING)
+    return opts
+
+
+def ablation_name(div: bool, diff: bool, priority: bool) -> str:
+    """The cell's method name, e.g. ``'div+diff-unif'``."""
+    return (f"div{'+' if div else '-'}diff{'+' if diff else '-'}"
+            f"{'prio' if priority else 'unif'}")
+
+
+#: name -> dict(family='ssdkd', options) | dict(family='mmrazor', config)
+METHODS: 'OrderedDict[str, Dict]' = OrderedDict(
+    ssdkd=dict(family='ssdkd', options={}, label='SSD-KD (defaults)'),
+    fast2=dict(family='ssdkd', options=fast_options(2, 5e-3, 0.015),
+               label='Fast-2'),
+    fast5=dict(family='ssdkd', options=fast_options(5, 3e-3, 0.01),
+               label='Fast-5'),
+    fast10=dict(family='ssdkd', options=fast_options(10, 2e-3, 0.01),
+                label='Fast-10'),
+    dafl=dict(family='mmrazor', config=MMRAZOR_CFGS['dafl'],
+              label='DAFL (mmrazor)'),
+    zskt=dict(family='mmrazor', config=MMRAZOR_CFGS['zskt'],
+              label='ZSKT (mmrazor)'),
+    dfad=dict(family='mmrazor', config=MMRAZOR_CFGS['dfad'],
+              label='DFAD (mmrazor)'),
+)
+for _div in (True, False):
+    for _diff in (True, False):
+        for _prio in (True, False):
+            _name = ablation_name(_div, _diff, _prio)
+            METHODS[_name] = dict(
+                family='ssdkd', options=ablation_options(_div, _diff, _prio),
+                label=f'ablation {_name}', ablation=True,
+                # the all-on cell is SSD-KD's defaults: not run twice
+                same_as='ssdkd' if (_div and _diff and _prio) else None)
+
+GROUPS = {
+    'main': ['ssdkd', 'fast2', 'fast5', 'fast10', 'dafl', 'zskt', 'dfad'],
+    'ablation': [n for n, m in METHODS.items() if m.get('ablation')],
+}
+GROUPS['all'] = GROUPS['main'] + [
+    n for n in GROUPS['ablation'] if METHODS[n]['same_as'] is None
+]
+
+
+def resolve_methods(spec: Sequence[str]) -> List[str]:
+    """Method names from names and group names (``main``, ``ablation``,
+    ``all``), in order, without duplicates."""
+    out: List[str] = []
+    for item in spec:
+        for name in GROUPS.get(item, [item]):
+            if name not in METHODS:
+                raise ValueError(
+                    f'unknown method {name!r}; choose from '
+                    f'{sorted(METHODS)} or a group {sorted(GROUPS)}')
+            name = METHODS[name].get('same_as') or name
+            if name not in out:
+                out.append(name)
+    return out
