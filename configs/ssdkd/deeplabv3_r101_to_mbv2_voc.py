@@ -86,7 +86,8 @@ model = dict(
         # device='cpu', pin_memory=True,
     ),
     sampler=dict(
-        mode='proportional', alpha=0.6, beta=(0.4, 1.0), priority_tau=1.0),
+        mode='proportional', alpha=0.6, beta=(0.4, 1.0)),
+    priority=dict(tau=1.0, uses_phi=True),
     kd=dict(
         tau=1.0,
         batch_size=16,

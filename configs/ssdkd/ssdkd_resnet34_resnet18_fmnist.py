@@ -50,7 +50,8 @@ model = dict(
     replay_buffer=dict(capacity=buffer_capacity,
                        eviction='lowest_priority'),
     sampler=dict(
-        mode='proportional', alpha=0.6, beta=(0.4, 1.0), priority_tau=1.0),
+        mode='proportional', alpha=0.6, beta=(0.4, 1.0)),
+    priority=dict(tau=1.0, uses_phi=True),
     kd=dict(
         autocast='bfloat16',
         tau=20.0,

@@ -105,6 +105,19 @@ class BatchAugment:
         x = torch.einsum('nij,njhw->nihw', rot.to(x.dtype), x)
         return x.clamp(0, 1)
 
+    @staticmethod
+    def new_view(device: torch.device) -> torch.Generator:
+        """The random generator of one augmented view, seeded from the
+        global RNG (so runs stay reproducible); :meth:`replay_view` gives
+        the same view again."""
+        seed = int(torch.randint(2**62, ()))
+        return torch.Generator(device).manual_seed(seed)
+
+    @staticmethod
+    def replay_view(view: torch.Generator) -> torch.Generator:
+        """A generator in the state ``view`` had when it was made."""
+        return torch.Generator(view.device).manual_seed(view.initial_seed())
+
     def __call__(self,
                  x: torch.Tensor,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:

@@ -1,6 +1,9 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""Replay buffer B and priority sampler δ of SSD-KD (plain torch)."""
+"""Replay buffer B, priority sampler δ and priority rule π of SSD-KD (plain
+torch; collectives through ``torch.distributed`` when initialised)."""
 from .buffer import ReplayBuffer
+from .prioritized import PrioritizedReplay, PriorityRule
 from .sampler import PrioritySampler
 
-__all__ = ['ReplayBuffer', 'PrioritySampler']
+__all__ = ['ReplayBuffer', 'PrioritySampler', 'PriorityRule',
+           'PrioritizedReplay']

@@ -40,7 +40,7 @@ class ReplayBuffer:
 
     Args:
         capacity (int): Number of entries N_B. For an unbounded buffer this
-            is only the initial allocation.
+            is only the initial allocation. Defaults to 5000.
         img_shape (Sequence[int]): Shape of one image, e.g. ``(3, 32, 32)``.
         eviction (str): Which existing entries new samples overwrite when the
             buffer is full. ``'lowest_priority'`` replaces the entries with
@@ -64,8 +64,8 @@ class ReplayBuffer:
     EVICTIONS = ('lowest_priority', 'fifo')
 
     def __init__(self,
-                 capacity: int,
-                 img_shape: Sequence[int],
+                 capacity: int = 5000,
+                 img_shape: Optional[Sequence[int]] = None,
                  eviction: str = 'lowest_priority',
                  unbounded: bool = False,
                  device: DeviceType = 'cpu',
@@ -84,6 +84,8 @@ class ReplayBuffer:
                 or capacity < 1:
             raise ValueError(
                 f'capacity must be a positive int, got {capacity!r}')
+        if img_shape is None:
+            raise ValueError('img_shape is required, e.g. (3, 32, 32)')
         img_shape = tuple(int(s) for s in img_shape)
         if len(img_shape) == 0 or any(s < 1 for s in img_shape):
             raise ValueError('img_shape must be a non-empty sequence of '
@@ -104,9 +106,7 @@ class ReplayBuffer:
             for name in _ENTRY_DTYPES
         }
 
-    # ------------------------------------------------------------------
-    # storage helpers
-    # ------------------------------------------------------------------
+    # ---------------------------------------------------------- storage
     @property
     def _pinned(self) -> bool:
         """Whether storage is page-locked (CPU device, CUDA present)."""
@@ -146,9 +146,7 @@ class ReplayBuffer:
         """Number of entries the storage can hold without growing."""
         return self._storage['images'].shape[0]
 
-    # ------------------------------------------------------------------
-    # size
-    # ------------------------------------------------------------------
+    # ------------------------------------------------------------- size
     def __len__(self) -> int:
         return self._size
 
@@ -162,9 +160,7 @@ class ReplayBuffer:
         """Whether a bounded buffer has no free slot (never for unbounded)."""
         return (not self.unbounded) and self._size >= self.capacity
 
-    # ------------------------------------------------------------------
-    # per-entry views over the filled prefix
-    # ------------------------------------------------------------------
+    # ------------------------------------ per-entry views (filled prefix)
     @property
     def images(self) -> Tensor:
         """uint8 images x_i, shape ``(size, *img_shape)``."""
@@ -200,9 +196,7 @@ class ReplayBuffer:
         """int64 global ordinal of each entry's insertion (FIFO order)."""
         return self._storage['insert_order'][:self._size]
 
-    # ------------------------------------------------------------------
-    # insertion
-    # ------------------------------------------------------------------
+    # -------------------------------------------------------- insertion
     @staticmethod
     def quantize(images: Tensor) -> Tensor:
         """x ↦ round(255·clamp(x, 0, 1)) as uint8 (Fast-DFKD's PNG range)."""
@@ -321,9 +315,7 @@ class ReplayBuffer:
         slots_out[keep] = slots
         return slots_out
 
-    # ------------------------------------------------------------------
-    # access and updates
-    # ------------------------------------------------------------------
+    # ----------------------------------------------- access and updates
     def get(self, idx: Tensor) -> Tensor:
         """x_i = stored_i / 255: float32 images in [0, 1] on ``self.device``.
 
@@ -337,13 +329,8 @@ class ReplayBuffer:
         return self.images[idx].float().div_(255)
 
     def update_priority(self, idx: Tensor, priority: Tensor) -> None:
-        """π_i ← π_i^new for the sampled indices (after a student step).
-
-        Args:
-            idx (Tensor): Slot indices, shape ``(b,)``. With repeated
-                indices, which of the values is kept is unspecified.
-            priority (Tensor): New priorities, shape ``(b,)``.
-        """
+        """π_i ← π_i^new for slots ``idx`` (b,) (with repeated indices, which
+        value is kept is unspecified)."""
         self.update_entries(idx, priority=priority)
 
     def update_entries(self,
@@ -405,9 +392,7 @@ class ReplayBuffer:
                              f'num_classes={num_classes}')
         return counts.float()
 
-    # ------------------------------------------------------------------
-    # persistence and placement
-    # ------------------------------------------------------------------
+    # ---------------------------------------- persistence and placement
     def state_dict(self) -> dict:
         """Snapshot of the filled entries (on CPU) and the counters.
 

@@ -7,11 +7,36 @@ ranks apply the same rows in the same (rank) order and their copies stay
 identical; rank 0's copy, the one ``save_checkpoint`` writes, is then the
 global buffer.
 """
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
-from mmengine import dist
+import torch.distributed as torch_dist
 from torch import Tensor
+
+
+def world_size() -> int:
+    """Processes in the default group (1 without one)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_world_size()
+    return 1
+
+
+def rank() -> int:
+    """This process's rank in the default group (0 without one)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_rank()
+    return 0
+
+
+def _all_gather(t: Tensor) -> List[Tensor]:
+    """``t`` of every rank, on ``t``'s device; NCCL groups communicate
+    through the current CUDA device."""
+    comm = t
+    if torch_dist.get_backend() == 'nccl' and t.device.type != 'cuda':
+        comm = t.cuda()
+    parts = [torch.empty_like(comm) for _ in range(world_size())]
+    torch_dist.all_gather(parts, comm)
+    return [p.to(t.device) for p in parts]
 
 
 def all_gather_rows(fields: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -30,7 +55,7 @@ def all_gather_rows(fields: Dict[str, Tensor]) -> Dict[str, Tensor]:
     Returns:
         dict[str, Tensor]: ``(Σ_r n_r, ...)`` tensors on each input's device.
     """
-    if dist.get_world_size() < 2 or not fields:
+    if world_size() < 2 or not fields:
         return dict(fields)
     rows = {t.shape[0] for t in fields.values()}
     if len(rows) != 1:
@@ -39,7 +64,7 @@ def all_gather_rows(fields: Dict[str, Tensor]) -> Dict[str, Tensor]:
     n = rows.pop()
     first = next(iter(fields.values()))
     counts = [
-        int(c) for c in dist.all_gather(
+        int(c) for c in _all_gather(
             torch.tensor([n], dtype=torch.int64, device=first.device))
     ]
     most = max(counts)
@@ -48,7 +73,7 @@ def all_gather_rows(fields: Dict[str, Tensor]) -> Dict[str, Tensor]:
         t = t.detach().contiguous()
         if most > n:
             t = torch.cat([t, t.new_zeros((most - n, *t.shape[1:]))])
-        parts = dist.all_gather(t)
+        parts = _all_gather(t)
         out[name] = torch.cat([p[:c] for p, c in zip(parts, counts)])
     return out
 
@@ -77,6 +102,6 @@ def last_write_wins(idx: Tensor, values: Tensor) -> Tuple[Tensor, Tensor]:
 def shard_range(n: int) -> Tuple[int, int]:
     """``[lo, hi)``: this rank's contiguous share of ``n`` items (rank order,
     so gathering the shards restores the original order)."""
-    rank, world = dist.get_rank(), dist.get_world_size()
+    r, world = rank(), world_size()
     per = -(-n // world)
-    return min(rank * per, n), min((rank + 1) * per, n)
+    return min(r * per, n), min((r + 1) * per, n)

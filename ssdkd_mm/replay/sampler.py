@@ -26,35 +26,49 @@ class PrioritySampler:
             (P ∝ rank^-α, rank 1 = highest π) or ``'uniform'`` (P = 1/N,
             all weights 1; the ablation baseline). Defaults to
             ``'proportional'``.
+        importance_weighting (bool): Whether the student's loss uses the IS
+            weights at all (False: every weight is 1). Defaults to True.
+        is_weight_norm (str): How :meth:`normalize` scales a batch's
+            weights: ``'mean'`` (w_i / mean_batch(w), the step keeps the scale
+            of unit weights) or ``'max'`` (PER's w_i / max_j w_j as drawn,
+            which shrinks every step when some π is ~ε). Defaults to
+            ``'mean'``.
     """
 
     MODES = ('proportional', 'rank', 'uniform')
+    WEIGHT_NORMS = ('mean', 'max')
 
     def __init__(self,
                  alpha: float = 0.6,
                  beta: Sequence[float] = (0.4, 1.0),
                  eps: float = 1e-6,
-                 mode: str = 'proportional') -> None:
+                 mode: str = 'proportional',
+                 importance_weighting: bool = True,
+                 is_weight_norm: str = 'mean') -> None:
+        if is_weight_norm not in self.WEIGHT_NORMS:
+            raise ValueError(f'is_weight_norm must be one of '
+                             f'{self.WEIGHT_NORMS}, got {is_weight_norm!r}')
         if mode not in self.MODES:
             raise ValueError(f'mode must be one of {self.MODES}, '
                              f'got {mode!r}')
         if not alpha >= 0:  # also rejects NaN
-            raise ValueError(f'alpha must be >= 0, got {alpha}')
+            raise ValueError(
+                f'alpha (priority exponent α) must be >= 0, got {alpha!r}')
         if not eps > 0:
-            raise ValueError(f'eps must be > 0, got {eps}')
-        if isinstance(beta, (int, float)) or len(beta) != 2:
-            raise ValueError('beta must be a pair (beta0, beta1) with values '
-                             f'in [0, 1], got {beta!r}')
+            raise ValueError(f'eps must be > 0, got {eps!r}')
+        if (isinstance(beta, (int, float)) or len(beta) != 2
+                or not all(0.0 <= float(b) <= 1.0 for b in beta)):
+            raise ValueError(
+                'beta (IS exponent schedule (β₀, β₁)) must be a pair of '
+                f'values in [0, 1], got {beta!r}')
         beta0, beta1 = float(beta[0]), float(beta[1])
-        for name, value in (('beta0', beta0), ('beta1', beta1)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f'beta ({name}) must be in [0, 1], '
-                                 f'got {value}')
         self.alpha = float(alpha)
         self.beta0 = beta0
         self.beta1 = beta1
         self.eps = float(eps)
         self.mode = mode
+        self.importance_weighting = bool(importance_weighting)
+        self.is_weight_norm = is_weight_norm
         self.progress = 0.0
         self.n_sampled = 0
         self._beta = beta0
@@ -73,19 +87,6 @@ class PrioritySampler:
         """
         self.progress = min(max(float(progress), 0.0), 1.0)
         self._beta = self.beta0 + (self.beta1 - self.beta0) * self.progress
-
-    def new_priority(self, discrepancy: Tensor) -> Tensor:
-        """π_i = max(d_i, 0) + ε, with d_i e.g. φ_i·KL(p_t ‖ p_s)(x_i).
-
-        Args:
-            discrepancy (Tensor): Teacher-student discrepancy per sample,
-                computed by the caller.
-
-        Returns:
-            Tensor: float32 priorities, same shape and device.
-        """
-        # Negative values only come from numerical noise in the KL.
-        return discrepancy.detach().float().clamp_min(0) + self.eps
 
     def probabilities(self, priority: Tensor) -> Tensor:
         """P(i) = π_i^α / Σ_k π_k^α (rank: rank(i)^-α / Σ_k rank(k)^-α).
@@ -143,6 +144,23 @@ class PrioritySampler:
         # N cancels between numerator and max; the ratio form avoids it.
         weights = (probs.min() / probs[idx]).pow(self._beta)
         return weights.float()
+
+    def normalize(self, weights: Tensor) -> Tensor:
+        """The weights a student step uses: all 1 without importance
+        weighting, else the drawn (max-normalised) weights divided by their
+        batch mean with ``is_weight_norm='mean'``.
+
+        Args:
+            weights (Tensor): Weights as returned by :meth:`sample`.
+
+        Returns:
+            Tensor: Weights of the same shape.
+        """
+        if not self.importance_weighting:
+            return torch.ones_like(weights)
+        if self.is_weight_norm == 'mean':
+            return weights / weights.mean()
+        return weights
 
     def sample(self,
                priority: Tensor,

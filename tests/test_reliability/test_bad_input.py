@@ -123,8 +123,10 @@ def test_beta_setting_out_of_range():
 
 
 def test_tau_setting_out_of_range():
-    with pytest.raises(ValueError, match='kd.tau and sampler.priority_tau'):
+    with pytest.raises(ValueError, match='kd.tau must be > 0'):
         build(kd=dict(tau=0))
+    with pytest.raises(ValueError, match='priority.tau .* must be > 0'):
+        build(priority=dict(tau=0))
     with pytest.raises(ValueError, match='inversion.adv_tau must be > 0'):
         build(inversion=dict(adv_tau=-1.0))
 
@@ -160,7 +162,7 @@ def test_nonfinite_loss_skipped_counted_then_stops(monkeypatch):
     real_loss = alg.bn_loss.loss
     monkeypatch.setattr(alg.bn_loss, 'loss',
                         lambda: real_loss() * float('inf'))
-    alg.inv_cfg['g_steps'] = 1
+    alg.synthesizer.g_steps = 1
     out = alg.train_step(None, ow)
     assert out == {'nonfinite_skipped': 1.0}
     assert alg.buffer.n_inserted_total == n_before and alg.rounds == 1
@@ -172,7 +174,7 @@ def test_nonfinite_loss_skipped_counted_then_stops(monkeypatch):
     # student step is skipped; K = 2 in a row stop training.
     alg.synthesis_due, alg.distill_due = False, True
     assert 'loss_kd' in alg.train_step(None, ow)
-    assert alg._nonfinite_streak == 0
+    assert alg.guard.streak == 0
     student_before = {
         k: v.detach().clone() for k, v in alg.student.named_parameters()}
     real_kl = alg.task.kl

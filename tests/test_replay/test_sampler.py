@@ -95,8 +95,9 @@ def test_empirical_frequency_matches_probabilities():
 
 
 def test_new_priority():
-    s = PrioritySampler(eps=1e-3)
-    pri = s.new_priority(torch.tensor([-1.0, 0.0, 2.0]))
+    from ssdkd_mm.replay import PriorityRule
+    rule = PriorityRule(uses_phi=False, eps=1e-3)
+    pri = rule(torch.ones(3), torch.tensor([-1.0, 0.0, 2.0]))
     assert _close(pri, [1e-3, 1e-3, 2.001])
 
 

@@ -2,14 +2,13 @@
 """Schedules data inversion and persists its state."""
 from typing import Optional
 
-import torch
 from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmrazor.registry import HOOKS
-from ...models._utils import unwrap
-from ._utils import CKPT_KEY, get_algorithm, log_scalar
+from ...models.utils import unwrap
+from .utils import CKPT_KEY, get_algorithm, log_scalar
 
 
 @HOOKS.register_module()
@@ -86,7 +85,7 @@ class SSDKDInversionHook(Hook):
         warm = it < self.warmup_iters
         due = warm or (it - self.warmup_iters) % self.synth_interval == 0
         if (self.synth_budget is not None
-                and alg.buffer.n_inserted_total >= self.synth_budget):
+                and alg.replay.buffer.n_inserted_total >= self.synth_budget):
             due = False
         alg.synthesis_due = due
         alg.distill_due = not warm
@@ -108,7 +107,7 @@ class SSDKDInversionHook(Hook):
         log_scalar(runner, 'synth_time_s', alg.synth_time)
         log_scalar(runner, 'kd_time_s', alg.kd_time)
         log_scalar(runner, 'rounds', alg.rounds)
-        log_scalar(runner, 'unique_images', alg.buffer.n_inserted_total)
+        log_scalar(runner, 'unique_images', alg.replay.buffer.n_inserted_total)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault(CKPT_KEY, {})['inversion'] = \

@@ -8,7 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmrazor.registry import HOOKS
-from ._utils import CKPT_KEY, get_algorithm, log_scalar
+from .utils import CKPT_KEY, get_algorithm, log_scalar
 
 
 def save_image_grid(images01: torch.Tensor, path: str, nrow: int = 8) -> None:
@@ -32,8 +32,10 @@ class SSDKDReplayBufferHook(Hook):
       and the mean times an entry was drawn;
     * every ``vis_interval``: a PNG grid of ``vis_num`` buffer images into
       ``<work_dir>/buffer_vis/``;
-    * checkpoints: ``checkpoint['ssdkd']['replay_buffer']`` (uint8 images and
-      every per-entry field), restored on ``--resume``.
+    * checkpoints: the prioritised replay's state,
+      ``checkpoint['ssdkd']['replay_buffer']`` (uint8 images and every
+      per-entry field) and ``checkpoint['ssdkd']['sampler']`` (δ's schedule
+      position and counters), restored on ``--resume``.
 
     Args:
         refresh_interval (int): 0 disables refreshing. Defaults to 500.
@@ -58,15 +60,15 @@ class SSDKDReplayBufferHook(Hook):
     def before_train(self, runner) -> None:
         alg = get_algorithm(runner)
         if self._resume_state is not None and runner.iter > 0:
-            alg.buffer.load_state_dict(self._resume_state)
+            alg.replay.load_state_dict(self._resume_state)
             print_log(f'SSD-KD: restored replay buffer with '
-                      f'{len(alg.buffer)} images', logger='current')
+                      f'{len(alg.replay)} images', logger='current')
         self._resume_state = None
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
         alg = get_algorithm(runner)
-        buf = alg.buffer
+        buf = alg.replay.buffer
         if len(buf) == 0:
             return
         if self.refresh_interval and self.every_n_train_iters(
@@ -88,7 +90,7 @@ class SSDKDReplayBufferHook(Hook):
             self.save_grid(runner, f'iter_{runner.iter + 1}.png')
 
     def save_grid(self, runner, name: str) -> str:
-        buf = get_algorithm(runner).buffer
+        buf = get_algorithm(runner).replay.buffer
         n = min(self.vis_num, len(buf))
         idx = torch.linspace(0, len(buf) - 1, n).long().to(buf.device)
         path = osp.join(runner.work_dir, 'buffer_vis', name)
@@ -96,12 +98,17 @@ class SSDKDReplayBufferHook(Hook):
         return path
 
     def after_train(self, runner) -> None:
-        if self.vis_interval and len(get_algorithm(runner).buffer) > 0:
+        if self.vis_interval and len(get_algorithm(runner).replay) > 0:
             self.save_grid(runner, 'final.png')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint.setdefault(CKPT_KEY, {})['replay_buffer'] = \
-            get_algorithm(runner).buffer.state_dict()
+        state = get_algorithm(runner).replay.state_dict()
+        checkpoint.setdefault(CKPT_KEY, {}).update(
+            replay_buffer=state['buffer'], sampler=state['sampler'])
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._resume_state = checkpoint.get(CKPT_KEY, {}).get('replay_buffer')
+        saved = checkpoint.get(CKPT_KEY, {})
+        self._resume_state = None
+        if 'replay_buffer' in saved:
+            self._resume_state = dict(
+                buffer=saved['replay_buffer'], sampler=saved.get('sampler'))

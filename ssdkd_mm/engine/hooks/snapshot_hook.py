@@ -6,7 +6,7 @@ from typing import Dict, List, Sequence
 from mmengine.hooks import Hook
 
 from mmrazor.registry import HOOKS
-from ...models._utils import unwrap
+from ...models.utils import unwrap
 
 
 def progress(alg) -> Dict[str, float]:
@@ -16,7 +16,7 @@ def progress(alg) -> Dict[str, float]:
     algorithms."""
     images = getattr(alg, 'synthetic_images', None)
     if images is None:
-        images = alg.buffer.n_inserted_total
+        images = alg.replay.buffer.n_inserted_total
     return dict(
         synth_time_s=float(alg.synth_time),
         kd_time_s=float(alg.kd_time),

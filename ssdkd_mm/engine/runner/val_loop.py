@@ -7,7 +7,7 @@ from mmengine.logging import print_log
 from mmengine.runner import ValLoop, autocast
 
 from mmrazor.registry import LOOPS
-from ...models._utils import unwrap
+from ...models.utils import unwrap
 from ...utils.data_check import check_val_data
 
 

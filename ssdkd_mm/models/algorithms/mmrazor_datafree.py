@@ -31,14 +31,12 @@ recorded outputs cast back to fp32 before mmrazor's losses) and
 updates, student steps and synthetic images shown to the student.
 """
 import contextlib
-import os.path as osp
 import time
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.optim import OptimWrapper
-from mmengine.runner import load_checkpoint
 
 from mmrazor.models.algorithms.distill.configurable.datafree_distillation \
     import DAFLDataFreeDistillation, DataFreeDistillation
@@ -46,7 +44,8 @@ from mmrazor.models.architectures.generators import (DAFLGenerator,
                                                      ZSKTGenerator)
 from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
-from .._utils import unwrap
+from ..utils import unwrap
+from ..teacher import load_teacher
 
 
 class _DataFreeFixes:
@@ -61,14 +60,10 @@ class _DataFreeFixes:
 
     def _load_teachers(self, ckpts: Dict[str, str]) -> None:
         for name, path in ckpts.items():
-            if not osp.isfile(path):
-                raise FileNotFoundError(
-                    f'teacher checkpoint {path!r} ({name}) does not exist; '
-                    f'set model.teachers.{name}.ckpt_path to a local file')
             teacher = self.teachers[name]
             teacher.init_weights()  # before loading, as mmrazor does
-            load_checkpoint(teacher, path, map_location='cpu', strict=True)
-            teacher.eval()
+            load_teacher(teacher, path, strict=True,
+                         key=f'model.teachers.{name}.ckpt_path')
 
     def _init_fixes(self, batch_size: int, autocast: Optional[str],
                     channels_last: bool) -> None:

@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._utils import first_tensor
-from ..losses import per_sample_kl
+from ..utils import first_tensor
+from ..losses import per_sample_cwd, per_sample_kl
 
 
 class ClsTaskAdapter:
@@ -66,6 +66,35 @@ class ClsTaskAdapter:
                        teacher_logits: torch.Tensor) -> torch.Tensor:
         """The CE targets of an inversion round: the sampled classes."""
         return classes
+
+    def round_targets(self, classes: torch.Tensor, x01: torch.Tensor,
+                      teacher_logits) -> torch.Tensor:
+        """The CE targets of an inversion round (``teacher_logits``: the
+        teacher on images in [0, 1]; unused here)."""
+        return classes
+
+    def view_targets(self, round_targets: torch.Tensor, augment, view,
+                     img_hw, num_classes: int) -> torch.Tensor:
+        """The round's targets for one augmented view: unchanged."""
+        return round_targets
+
+    def head_classes(self, model: nn.Module) -> Optional[int]:
+        """C of an mmpretrain classifier's ``head`` (None if absent)."""
+        return getattr(getattr(model, 'head', None), 'num_classes', None)
+
+    def check_kd(self, cwd_weight: float) -> None:
+        """Channel-wise KD needs dense logits."""
+        if cwd_weight > 0:
+            raise ValueError(
+                'kd.cwd_weight > 0 (channel-wise distillation) needs dense '
+                "logits: use it with task='seg', or set kd.cwd_weight=0.")
+
+    def kd_loss(self, student_logits, teacher_logits, tau: float,
+                weight: Optional[torch.Tensor] = None,
+                cwd_weight: float = 0.0, cwd_tau: float = 4.0
+                ) -> torch.Tensor:
+        """(N,) per-sample loss of the student step: τ²·KL."""
+        return self.kl(student_logits, teacher_logits, tau, weight)
 
     def pseudo_label(self, teacher_logits: torch.Tensor) -> torch.Tensor:
         """(N,) ŷ = argmax_c p_t(c | x)."""
@@ -214,6 +243,42 @@ class SegTaskAdapter:
             targets[empty] = self._box_targets(classes[empty],
                                                teacher_logits[empty])
         return targets
+
+    def round_targets(self, classes: torch.Tensor, x01: torch.Tensor,
+                      teacher_logits) -> torch.Tensor:
+        """One (N, h, w) target map per image for an inversion round, built
+        from ``teacher_logits(x01)`` (the teacher on the round's first,
+        un-augmented generated images)."""
+        return self.expand_targets(classes, teacher_logits(x01))
+
+    def view_targets(self, round_targets: torch.Tensor, augment, view,
+                     img_hw, num_classes: int) -> torch.Tensor:
+        """The round's maps moved like the augmented view ``view`` (see
+        :meth:`warp_targets`)."""
+        return self.warp_targets(
+            round_targets,
+            lambda m: augment.geometry(m, augment.replay_view(view)),
+            img_hw, num_classes)
+
+    def head_classes(self, model: nn.Module) -> Optional[int]:
+        """C of an mmseg segmentor's ``decode_head`` (None if absent)."""
+        return getattr(getattr(model, 'decode_head', None), 'num_classes',
+                       None)
+
+    def check_kd(self, cwd_weight: float) -> None:
+        """Every KD option applies to dense logits."""
+
+    def kd_loss(self, student_logits, teacher_logits, tau: float,
+                weight: Optional[torch.Tensor] = None,
+                cwd_weight: float = 0.0, cwd_tau: float = 4.0
+                ) -> torch.Tensor:
+        """(N,) per-sample loss of the student step: the pixel-mean τ²·KL,
+        plus λ_cwd·channel-wise distillation when ``cwd_weight`` > 0."""
+        loss = self.kl(student_logits, teacher_logits, tau, weight)
+        if cwd_weight > 0:
+            loss = loss + cwd_weight * per_sample_cwd(
+                student_logits, teacher_logits, cwd_tau)
+        return loss
 
     def _check_background(self, num_classes: int) -> None:
         if not 0 <= self.background < num_classes:

@@ -29,7 +29,7 @@ class BNStatisticsLoss:
 
     def __init__(self, momentum: float = 0.9) -> None:
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f'inversion.bn_momentum must be in [0, 1), got '
+            raise ValueError(f'bn_momentum must be in [0, 1), got '
                              f'{momentum}')
         self.momentum = momentum
         self.layers: List[_BatchNorm] = []

@@ -160,7 +160,8 @@ def test_importance_weights_scale_the_kd_loss(norm, monkeypatch):
     """Regression: PER's max-normalised weights shrink every step when some
     priority is ~ε; 'mean' keeps the loss at the scale of unit weights."""
     torch.manual_seed(0)
-    alg = MODELS.build(tiny_algorithm_cfg(kd=dict(is_weight_norm=norm)))
+    alg = MODELS.build(tiny_algorithm_cfg(
+        sampler=dict(is_weight_norm=norm)))
     ow = build_optim(alg, lr=0.0)  # keep the student fixed
     _step(alg, ow, distill=False, adv=False)
     idx = torch.arange(8)
@@ -172,7 +173,7 @@ def test_importance_weights_scale_the_kd_loss(norm, monkeypatch):
     with torch.no_grad():
         x = alg.normalize(alg.buffer.get(idx))
         kl = alg.task.kl(alg.task.logits(alg.student, x),
-                         alg.task.logits(alg.teacher, x), alg.kd_cfg['tau'])
+                         alg.task.logits(alg.teacher, x), alg.kd_step.tau)
     w = weights / weights.mean() if norm == 'mean' else weights
     assert out['loss_kd'].item() == pytest.approx((w * kl).mean().item(),
                                                   rel=1e-4)

@@ -252,7 +252,7 @@ def test_class_balance_weights_rare_teacher_classes_up():
     assert torch.isclose(w.mean(), torch.tensor(1.0))
     # f(c) ∝ 1/n_c: the rare-class pixel weighs 0.7/0.05 = 14x a common one
     assert torch.isclose(w[0, 0, 0] / w[0, 0, 1], torch.tensor(14.0))
-    alg.kd_cfg['class_balance'] = 0.0
+    alg.kd_step.class_balance = 0.0
     assert alg._class_balance_weight(t_logits, torch.arange(2)) is None
     with pytest.raises(ValueError, match='class_balance'):
         MODELS.build(ConfigDict(seg_algorithm_cfg(
@@ -328,13 +328,13 @@ def test_relabel_targets_follow_every_augmented_view():
 
     alg.task.ce = recording_ce
     round_maps = []
-    round_targets = alg._round_targets
+    round_targets = alg.task.round_targets
 
     def recording_round_targets(*args):
         round_maps.append(round_targets(*args))
         return round_maps[-1]
 
-    alg._round_targets = recording_round_targets
+    alg.task.round_targets = recording_round_targets
     alg.train()
     alg.synthesize(build_optim(alg, lr=0.01)['generator'])
     assert len(seen) == 4 and len(round_maps) == 1

@@ -1,0 +1,216 @@
+# Copyright (c) ssdkd_mm contributors. All rights reserved.
+"""SSD-KD's prioritised replay: the buffer B, the sampler δ and the
+priority rule π as one object (plain torch).
+
+One synthetic image's life here: :meth:`PrioritizedReplay.insert` gives it
+π from its φ and teacher–student discrepancy and stores it (evicting by the
+buffer's rule), :meth:`~PrioritizedReplay.draw` hands it to a student step
+with its importance-sampling weight, :meth:`~PrioritizedReplay.reprioritize`
+sets its π from the step's new discrepancy, and
+:meth:`~PrioritizedReplay.refresh` rescores every entry with the current
+student.
+"""
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from .buffer import ReplayBuffer
+from .distributed import (all_gather_rows, last_write_wins, shard_range,
+                          world_size)
+from .sampler import PrioritySampler
+
+
+class PriorityRule:
+    """π, the discrepancy that drives δ:
+    π_i = φ_i·KL_τp(p_t ‖ p_s)(x_i) + ε (``uses_phi``), else KL + ε.
+
+    Args:
+        tau (float): τ_p, the temperature of the priority KL (the caller
+            computes the KL at :attr:`tau`). Defaults to 1.0.
+        uses_phi (bool): Multiply the KL by φ. Defaults to True.
+        new_entry (str): π of newly inserted samples: ``'phi_kl'`` (their
+            own π) or ``'max'`` (the buffer's current max π, standard PER).
+            Defaults to ``'phi_kl'``.
+        insert_top_k (int, optional): Insert only the k samples of a round
+            with the highest π ("ordered" insertion). Defaults to None (all).
+        eps (float): ε > 0. Defaults to 1e-6.
+    """
+
+    NEW_ENTRY = ('phi_kl', 'max')
+
+    def __init__(self,
+                 tau: float = 1.0,
+                 uses_phi: bool = True,
+                 new_entry: str = 'phi_kl',
+                 insert_top_k: Optional[int] = None,
+                 eps: float = 1e-6) -> None:
+        if not tau > 0:
+            raise ValueError(f'tau (τ_p of the priority KL) must be > 0, '
+                             f'got {tau!r}')
+        if new_entry not in self.NEW_ENTRY:
+            raise ValueError(f'new_entry must be one of {self.NEW_ENTRY}, '
+                             f'got {new_entry!r}')
+        if insert_top_k is not None and (
+                isinstance(insert_top_k, bool)
+                or not isinstance(insert_top_k, int) or insert_top_k < 1):
+            raise ValueError('insert_top_k must be None or an int >= 1, got '
+                             f'{insert_top_k!r}')
+        if not eps > 0:
+            raise ValueError(f'eps must be > 0, got {eps!r}')
+        self.tau = float(tau)
+        self.uses_phi = bool(uses_phi)
+        self.new_entry = new_entry
+        self.insert_top_k = insert_top_k
+        self.eps = float(eps)
+
+    def __call__(self, phi: Tensor, kl: Tensor) -> Tensor:
+        """π from φ and the KL at τ_p; float32, detached."""
+        disc = phi * kl if self.uses_phi else kl
+        # Negative values only come from numerical noise in the KL.
+        return disc.detach().float().clamp_min(0) + self.eps
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(tau={self.tau}, uses_phi='
+                f'{self.uses_phi}, new_entry={self.new_entry!r}, '
+                f'insert_top_k={self.insert_top_k}, eps={self.eps})')
+
+
+class PrioritizedReplay:
+    """The replay buffer, priority sampling δ and the priority rule π.
+
+    Multi-process runs keep one replicated global buffer: every change
+    (insertions, priority updates, refreshes) is all-gathered first and
+    applied in rank order on every rank (``torch.distributed``, only when a
+    process group is initialised).
+
+    Args:
+        buffer (ReplayBuffer): The storage of B (its eviction rule included).
+        sampler (PrioritySampler): δ and its importance-sampling weights.
+        rule (PriorityRule): π.
+        storage_device (str | torch.device, optional): Where the buffer
+            lives; ``None``: the training device (see :meth:`to_device`).
+    """
+
+    def __init__(self,
+                 buffer: ReplayBuffer,
+                 sampler: PrioritySampler,
+                 rule: PriorityRule,
+                 storage_device: Optional[Union[str, torch.device]] = None
+                 ) -> None:
+        if rule.eps != sampler.eps:
+            raise ValueError(f'the priority rule adds eps={rule.eps} but the '
+                             f'sampler floors at eps={sampler.eps}')
+        self.buffer = buffer
+        self.sampler = sampler
+        self.rule = rule
+        self.storage_device = storage_device
+        self.last_raw_weights: Optional[Tensor] = None
+
+    # ------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    @property
+    def priority_tau(self) -> float:
+        """τ_p: the temperature at which callers compute the π KL."""
+        return self.rule.tau
+
+    def phi(self, idx: Tensor) -> Tensor:
+        """φ_i of entries."""
+        return self.buffer.phi[idx]
+
+    def class_histogram(self, num_classes: int) -> Tensor:
+        return self.buffer.class_histogram(num_classes)
+
+    def to_device(self, training_device: torch.device) -> None:
+        """Place the storage (``device``, else the training device)."""
+        target = torch.device(self.storage_device or training_device)
+        if self.buffer.device != target:
+            self.buffer.to(target)
+
+    # ------------------------------------------------------------ verbs
+    def insert(self, images: Tensor, phi: Tensor, label: Tensor, kl: Tensor,
+               step: int) -> Dict[str, float]:
+        """New samples with π from (φ, KL), all ranks' rows on every rank;
+        a full buffer evicts by its ``eviction`` rule."""
+        prio = self.rule(phi, kl)
+        k = self.rule.insert_top_k
+        if k is not None and k < len(prio):
+            keep = prio.topk(k).indices
+            images, label, phi, prio = (images[keep], label[keep], phi[keep],
+                                        prio[keep])
+        if self.rule.new_entry == 'max' and len(self.buffer) > 0:
+            prio = torch.full_like(prio, float(self.buffer.priority.max()))
+        if world_size() > 1:
+            rows = all_gather_rows(dict(
+                images=ReplayBuffer.quantize(images), pseudo_label=label,
+                phi=phi, priority=prio))
+            # uint8 on the wire; x/255 quantises back to the same uint8.
+            images, label = rows['images'].float().div_(255), \
+                rows['pseudo_label']
+            phi, prio = rows['phi'], rows['priority']
+        self.buffer.add(images, phi, label, prio, step=step)
+        return dict(buffer_size=float(len(self.buffer)),
+                    unique_images=float(self.buffer.n_inserted_total))
+
+    def draw(self, n: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """``n`` entries by δ: images in [0, 1], indices and the IS weights
+        the student step uses (normalised once, by the sampler's rule)."""
+        idx, weights = self.sampler.sample(self.buffer.priority, n)
+        self.last_raw_weights = weights  # as drawn, for the logs
+        return self.buffer.get(idx), idx, self.sampler.normalize(weights)
+
+    def reprioritize(self, idx: Tensor, kl: Tensor) -> None:
+        """π_i ← π(φ_i, KL_i) for drawn entries, and their draw counts, with
+        the draws of all ranks (the last write of an index wins)."""
+        prio = self.rule(self.buffer.phi[idx].to(kl), kl)
+        dev = self.buffer.device
+        if world_size() > 1:
+            rows = all_gather_rows(dict(idx=idx, priority=prio))
+            idx = rows['idx']
+            self.buffer.update_priority(
+                *last_write_wins(idx.to(dev), rows['priority'].to(dev)))
+        else:
+            self.buffer.update_priority(idx, prio.to(dev))
+        self.buffer.mark_sampled(idx)
+
+    def score_all(self, score: Callable[[Tensor], Sequence[Tensor]],
+                  device: Union[str, torch.device],
+                  chunk: int = 1024) -> Tuple[Tensor, ...]:
+        """``score(images)`` over every entry in chunks, each rank a
+        contiguous shard, the rows of all ranks concatenated in order."""
+        all_idx = torch.arange(len(self.buffer), device=self.buffer.device)
+        lo, hi = shard_range(len(self.buffer))
+        stats = [
+            score(self.buffer.get(all_idx[s:min(s + chunk, hi)]).to(device))
+            for s in range(lo, hi, chunk)
+        ]
+        if not stats:  # fewer entries than ranks: no rows, right shapes
+            stats = [tuple(t[:0] for t in score(
+                self.buffer.get(all_idx[:1]).to(device)))]
+        cols = [torch.cat(t) for t in zip(*stats)]
+        rows = all_gather_rows({str(i): c for i, c in enumerate(cols)})
+        return tuple(rows[str(i)] for i in range(len(cols)))
+
+    def refresh(self, phi: Tensor, label: Tensor, kl: Tensor) -> None:
+        """(φ, ŷ, π) of every entry ← rescored values (see
+        :meth:`score_all`)."""
+        dev = self.buffer.device
+        self.buffer.update_entries(
+            torch.arange(len(self.buffer), device=dev), phi=phi.to(dev),
+            pseudo_label=label.to(dev), priority=self.rule(phi, kl).to(dev))
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return dict(buffer=self.buffer.state_dict(),
+                    sampler=self.sampler.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffer.load_state_dict(state['buffer'])
+        if state.get('sampler') is not None:
+            self.sampler.load_state_dict(state['sampler'])
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.buffer!r}, '
+                f'{self.sampler!r}, {self.rule!r})')

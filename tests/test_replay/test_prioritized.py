@@ -1,0 +1,129 @@
+"""PrioritizedReplay: the buffer, δ and π as one object (plain torch)."""
+import ast
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from conftest import ROOT
+
+from ssdkd_mm.replay import (PrioritizedReplay, PriorityRule,
+                             PrioritySampler, ReplayBuffer)
+
+IMG = (1, 4, 4)
+
+
+def _replay(capacity=4, sampler=None, **rule):
+    return PrioritizedReplay(
+        ReplayBuffer(capacity, IMG), PrioritySampler(**(sampler or {})),
+        PriorityRule(**rule))
+
+
+def test_replay_package_imports_no_openmmlab_module():
+    """replay/ stays plain torch: no mmengine/mmcv/mmrazor/... import."""
+    for path in glob.glob(osp.join(ROOT, 'ssdkd_mm', 'replay', '*.py')):
+        tree = ast.parse(open(path).read(), path)
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or '']
+            for name in names:
+                assert not name.split('.')[0].startswith('mm'), (path, name)
+
+
+def test_priority_rule_uses_phi_and_eps():
+    phi, kl = torch.tensor([2.0, 0.5]), torch.tensor([1.0, 4.0])
+    assert torch.allclose(PriorityRule(eps=1e-3)(phi, kl),
+                          torch.tensor([2.001, 2.001]))
+    assert torch.allclose(PriorityRule(uses_phi=False, eps=1e-3)(phi, kl),
+                          torch.tensor([1.001, 4.001]))
+    with pytest.raises(ValueError, match='new_entry'):
+        PriorityRule(new_entry='min')
+    with pytest.raises(ValueError, match='insert_top_k'):
+        PriorityRule(insert_top_k=0)
+
+
+def test_insert_top_k_and_max_new_entry():
+    rep = _replay(capacity=8, insert_top_k=2)
+    kl = torch.tensor([0.1, 3.0, 2.0, 0.5])
+    rep.insert(torch.rand(4, *IMG), torch.ones(4), torch.arange(4), kl, 0)
+    # only the two highest-π samples (labels 1 and 2) went in
+    assert sorted(rep.buffer.pseudo_label.tolist()) == [1, 2]
+    rep = _replay(capacity=8, new_entry='max')
+    rep.insert(torch.rand(2, *IMG), torch.ones(2), torch.arange(2),
+               torch.tensor([1.0, 5.0]), 0)
+    rep.insert(torch.rand(2, *IMG), torch.ones(2), torch.arange(2),
+               torch.tensor([0.0, 0.0]), 1)
+    assert rep.buffer.priority[2:].tolist() == pytest.approx([5.0] * 2)
+
+
+def test_draw_normalises_weights_once():
+    for norm, check in (('mean', lambda w: w.mean() == pytest.approx(1.0)),
+                        ('max', lambda w: w.max() <= 1.0)):
+        rep = _replay(capacity=8,
+                      sampler=dict(is_weight_norm=norm, beta=(1.0, 1.0)))
+        rep.insert(torch.rand(4, *IMG), torch.ones(4), torch.arange(4),
+                   torch.tensor([0.01, 1.0, 10.0, 100.0]), 0)
+        x, idx, w = rep.draw(64)
+        assert x.shape == (64, *IMG) and idx.shape == w.shape == (64, )
+        assert check(w)
+        if norm == 'max':  # PER's weights as drawn, not rescaled again
+            assert torch.equal(w, rep.last_raw_weights)
+    rep = _replay(sampler=dict(importance_weighting=False))
+    rep.insert(torch.rand(4, *IMG), torch.ones(4), torch.arange(4),
+               torch.rand(4), 0)
+    assert torch.equal(rep.draw(8)[2], torch.ones(8))
+
+
+def test_reprioritize_refresh_and_state():
+    rep = _replay(capacity=4)
+    rep.insert(torch.rand(4, *IMG), torch.full((4, ), 2.0), torch.arange(4),
+               torch.ones(4), 0)
+    idx = torch.tensor([1, 1, 3])
+    rep.reprioritize(idx, torch.tensor([0.5, 0.5, 3.0]))
+    assert rep.buffer.priority.tolist() == pytest.approx(
+        [2.0, 1.0, 2.0, 6.0], abs=1e-5)
+    assert rep.buffer.times_sampled.tolist() == [0, 2, 0, 1]
+    label, kl = rep.score_all(
+        lambda x: (x.flatten(1).mean(1), torch.ones(len(x))), 'cpu', chunk=3)
+    assert label.shape == kl.shape == (4, )
+    rep.refresh(torch.ones(4), torch.zeros(4, dtype=torch.long), kl * 0.25)
+    assert rep.buffer.priority.tolist() == pytest.approx([0.25] * 4,
+                                                         abs=1e-5)
+    rep.sampler.set_progress(0.5)
+    other = _replay(capacity=4)
+    other.load_state_dict(rep.state_dict())
+    assert torch.equal(other.buffer.images, rep.buffer.images)
+    assert other.sampler.progress == 0.5
+
+
+@pytest.mark.parametrize('old,new', [
+    (dict(sampler=dict(priority_tau=2.0)), 'priority.tau'),
+    (dict(sampler=dict(priority_uses_phi=False)), 'priority.uses_phi'),
+    (dict(sampler=dict(new_priority='max')), 'priority.new_entry'),
+    (dict(inversion=dict(insert_top_k=4)), 'priority.insert_top_k'),
+    (dict(kd=dict(is_weight_norm='max')), 'sampler.is_weight_norm'),
+    (dict(kd=dict(importance_weighting=False)),
+     'sampler.importance_weighting'),
+])
+def test_moved_keys_are_rejected_naming_their_new_home(old, new):
+    from conftest import tiny_algorithm_cfg
+    from mmrazor.registry import MODELS
+    with pytest.raises(KeyError, match=f'is now {new}'):
+        MODELS.build(tiny_algorithm_cfg(**old))
+
+
+def test_new_homes_reach_their_components():
+    from conftest import tiny_algorithm_cfg
+    from mmrazor.registry import MODELS
+    alg = MODELS.build(tiny_algorithm_cfg(
+        priority=dict(tau=2.0, uses_phi=False, new_entry='max',
+                      insert_top_k=4),
+        sampler=dict(is_weight_norm='max', importance_weighting=False,
+                     eps=1e-4)))
+    rule, smp = alg.replay.rule, alg.replay.sampler
+    assert (rule.tau, rule.uses_phi, rule.new_entry, rule.insert_top_k,
+            rule.eps) == (2.0, False, 'max', 4, 1e-4)
+    assert (smp.is_weight_norm, smp.importance_weighting) == ('max', False)
