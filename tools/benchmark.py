@@ -5,6 +5,13 @@ DAFL, ZSKT and DFAD: same teacher, same wall-clock budget, same machine.
     python tools/benchmark.py                       # everything, 3 seeds
     python tools/benchmark.py --methods main --seeds 0 --budget 300
     python tools/benchmark.py --methods ssdkd fast2 dafl --no-overhead
+    python tools/benchmark.py --protocol plateau --budget 600 --seeds 0 1 2
+
+The plateau protocol (ssdkd_mm/apis/plateau.py) runs the reference
+(--reference, Fast-2) for T = --budget and 2T, and --method (SSD-KD) for
+--plateau-fractions of T, each fitted to its own budget, and writes
+docs/results/plateau.json (--out) with the time SSD-KD needs to reach the
+reference's accuracy at T; --cfg-options KEY=VALUE change --method's config.
 
 Writes work_dirs/benchmark/{records.csv,records.jsonl,results.json,
 accuracy_vs_time.png,benchmark.md} and, with --docs, the results section of
@@ -35,7 +42,29 @@ def parse_args(argv=None):
                    default=[0.6, 0.7, 0.8],
                    help='time-to-accuracy targets, fractions of the teacher')
     p.add_argument('--reference', default='fast2')
-    p.add_argument('--work-dir', default='work_dirs/benchmark')
+    p.add_argument('--protocol', choices=['grid', 'plateau'],
+                   default='grid',
+                   help="'grid': methods x seeds at one budget (default); "
+                   "'plateau': the plateau protocol")
+    p.add_argument('--method', default='ssdkd',
+                   help='plateau: the method measured against --reference')
+    p.add_argument('--label', default=None,
+                   help='plateau: name of --method\'s runs with these '
+                   '--cfg-options (variants share the reference runs)')
+    p.add_argument('--plateau-fractions', type=float, nargs='+',
+                   default=[0.25, 0.5, 1.0],
+                   help='plateau: budgets of --method as fractions of T')
+    p.add_argument('--no-plateau-check', action='store_true',
+                   help='plateau: skip the reference run at 2T')
+    p.add_argument('--out', default='docs/results/plateau.json',
+                   help='plateau: where the summary JSON goes')
+    p.add_argument('--cfg-options', nargs='+', default=[],
+                   metavar='KEY=VALUE',
+                   help='plateau: config overrides of --method, e.g. '
+                   'model.sampler.uniform_mix=0.5')
+    p.add_argument('--work-dir', default=None,
+                   help='default: work_dirs/benchmark (grid) or '
+                   'work_dirs/plateau (plateau)')
     p.add_argument('--data-root', default='data/fashion_mnist')
     p.add_argument('--teacher-dir', default='work_dirs/demo/teacher',
                    help='teacher.pth + teacher.json (trained if absent)')
@@ -49,23 +78,61 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.budget <= 0:
         p.error('--budget must be > 0 seconds')
-    if any(not 0 < f <= 1 for f in args.fractions):
-        p.error('--fractions must be in (0, 1]')
+    if any(not 0 < f <= 1 for f in args.fractions + args.plateau_fractions):
+        p.error('--fractions and --plateau-fractions must be in (0, 1]')
+    try:
+        args.cfg_options = parse_options(args.cfg_options)
+    except ValueError as e:
+        p.error(str(e))
     return args
+
+
+def parse_options(items):
+    """KEY=VALUE strings -> dict (values read as Python literals when they
+    are, e.g. 0.5, True, (0.4, 1.0); else kept as strings)."""
+    import ast
+    out = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(f'--cfg-options takes KEY=VALUE, got {item!r}')
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def main(argv=None):
     args = parse_args(argv)
+    command = 'python tools/benchmark.py ' + ' '.join(
+        argv if argv is not None else sys.argv[1:])
+    if args.protocol == 'plateau':
+        from ssdkd_mm.apis.plateau import run_plateau
+        try:
+            run_plateau(
+                args.budget, seeds=args.seeds,
+                fractions=args.plateau_fractions, method=args.method,
+                reference=args.reference,
+                check_plateau=not args.no_plateau_check,
+                work_dir=args.work_dir or 'work_dirs/plateau',
+                data_root=args.data_root, teacher_dir=args.teacher_dir,
+                out=args.out, command=command, resume=not args.fresh,
+                cfg_options={args.method: args.cfg_options}
+                if args.cfg_options else None, label=args.label)
+        except ValueError as e:
+            sys.exit(f'error: {e}')
+        return
     from ssdkd_mm.apis.benchmark import run_benchmark
     try:
         run_benchmark(
             methods=args.methods, seeds=args.seeds, budget_s=args.budget,
-            points=args.points, work_dir=args.work_dir,
+            points=args.points,
+            work_dir=args.work_dir or 'work_dirs/benchmark',
             data_root=args.data_root, teacher_dir=args.teacher_dir,
             fractions=args.fractions, reference=args.reference,
             overhead=not args.no_overhead, docs=args.docs,
-            command='python tools/benchmark.py ' + ' '.join(
-                argv if argv is not None else sys.argv[1:]),
+            command=command,
             resume=not args.fresh)
     except ValueError as e:
         sys.exit(f'error: {e}')

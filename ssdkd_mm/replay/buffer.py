@@ -15,9 +15,17 @@ _ENTRY_DTYPES = {
     'inserted_at': torch.int64,
     'times_sampled': torch.int64,
     'insert_order': torch.int64,
+    'confidence': torch.float32,  # the teacher's, NaN if not given
 }
+#: Fields a checkpoint of an older version may lack (filled with NaN).
+_OPTIONAL_FIELDS = ('confidence', )
 
 DeviceType = Union[str, torch.device]
+
+
+def _view(name: str, doc: str) -> property:
+    """A read-only property: the filled prefix of the field ``name``."""
+    return property(lambda self: self._storage[name][:self._size], doc=doc)
 
 
 class ReplayBuffer:
@@ -100,6 +108,7 @@ class ReplayBuffer:
         self.device = torch.device(device)
         self.pin_memory = bool(pin_memory)
         self.n_inserted_total = 0
+        self.n_evicted = self.n_evicted_undrawn = 0  # diagnostics
         self._size = 0
         self._storage: Dict[str, Tensor] = {
             name: self._alloc(capacity, name)
@@ -146,14 +155,10 @@ class ReplayBuffer:
         """Number of entries the storage can hold without growing."""
         return self._storage['images'].shape[0]
 
-    # ------------------------------------------------------------- size
     def __len__(self) -> int:
         return self._size
 
-    @property
-    def size(self) -> int:
-        """Number of filled entries."""
-        return self._size
+    size = property(lambda self: self._size, doc='Number of filled entries.')
 
     @property
     def is_full(self) -> bool:
@@ -161,40 +166,20 @@ class ReplayBuffer:
         return (not self.unbounded) and self._size >= self.capacity
 
     # ------------------------------------ per-entry views (filled prefix)
-    @property
-    def images(self) -> Tensor:
-        """uint8 images x_i, shape ``(size, *img_shape)``."""
-        return self._storage['images'][:self._size]
-
-    @property
-    def phi(self) -> Tensor:
-        """float32 modulating values φ_i, shape ``(size,)``."""
-        return self._storage['phi'][:self._size]
-
-    @property
-    def pseudo_label(self) -> Tensor:
-        """int64 teacher pseudo-labels ŷ_i, shape ``(size,)``."""
-        return self._storage['pseudo_label'][:self._size]
-
-    @property
-    def priority(self) -> Tensor:
-        """float32 priorities π_i, shape ``(size,)``."""
-        return self._storage['priority'][:self._size]
-
-    @property
-    def inserted_at(self) -> Tensor:
-        """int64 training step at which each entry was inserted."""
-        return self._storage['inserted_at'][:self._size]
-
-    @property
-    def times_sampled(self) -> Tensor:
-        """int64 number of times each entry was drawn (diagnostics)."""
-        return self._storage['times_sampled'][:self._size]
-
-    @property
-    def insert_order(self) -> Tensor:
-        """int64 global ordinal of each entry's insertion (FIFO order)."""
-        return self._storage['insert_order'][:self._size]
+    images = _view('images', 'uint8 images x_i, ``(size, *img_shape)``.')
+    phi = _view('phi', 'float32 modulating values φ_i, ``(size,)``.')
+    pseudo_label = _view(
+        'pseudo_label', 'Teacher pseudo-labels ŷ_i: int64 ``(size,)`` (or '
+        'float32 ``(size, label_dim)`` pixel-class frequencies).')
+    priority = _view('priority', 'float32 priorities π_i, ``(size,)``.')
+    inserted_at = _view('inserted_at',
+                        'int64 training step of each insertion.')
+    times_sampled = _view('times_sampled',
+                          'int64 times each entry was drawn.')
+    insert_order = _view('insert_order', 'int64 global ordinal of each '
+                         'insertion (FIFO order).')
+    confidence = _view('confidence', "float32 teacher confidence in ŷ_i "
+                       '(NaN where unknown).')
 
     # -------------------------------------------------------- insertion
     @staticmethod
@@ -224,7 +209,8 @@ class ReplayBuffer:
         return order[:k]
 
     def add(self, images: Tensor, phi: Tensor, pseudo_label: Tensor,
-            priority: Tensor, step: int) -> Tensor:
+            priority: Tensor, step: int,
+            confidence: Optional[Tensor] = None) -> Tensor:
         """B ← B ∪ {(x_i, φ_i, ŷ_i, π_i)}: insert new samples (partial update).
 
         New samples are always inserted. They fill free slots first (in
@@ -246,6 +232,8 @@ class ReplayBuffer:
             pseudo_label (Tensor): ŷ_i, shape ``(n,)``.
             priority (Tensor): Initial π_i, shape ``(n,)``.
             step (int): Training step, stored in ``inserted_at``.
+            confidence (Tensor, optional): The teacher's confidence in ŷ_i,
+                shape ``(n,)`` (diagnostics; NaN when not given).
 
         Returns:
             Tensor: int64 slot index of each new sample, in input order,
@@ -260,8 +248,11 @@ class ReplayBuffer:
             raise ValueError(f'images must have shape {expected}, '
                              f'got {given}')
         n = images.shape[0]
+        if confidence is None:
+            confidence = torch.full((n, ), float('nan'))
         for name, value in (('phi', phi), ('pseudo_label', pseudo_label),
-                            ('priority', priority)):
+                            ('priority', priority),
+                            ('confidence', confidence)):
             self._check_per_sample(name, value, n)
 
         dev = self.device
@@ -271,6 +262,7 @@ class ReplayBuffer:
         pseudo_label = pseudo_label.detach().to(dev,
                                                 self._dtypes['pseudo_label'])
         priority = priority.detach().to(dev, torch.float32)
+        confidence = confidence.detach().to(dev, torch.float32)
         slots_out = torch.full((n, ), -1, dtype=torch.int64, device=dev)
         if n == 0:
             return slots_out
@@ -282,6 +274,7 @@ class ReplayBuffer:
                 stable=True).indices[:self.capacity].sort().values
             images, phi = images[keep], phi[keep]
             pseudo_label, priority = pseudo_label[keep], priority[keep]
+            confidence = confidence[keep]
         m = images.shape[0]
 
         if self.unbounded:
@@ -294,12 +287,16 @@ class ReplayBuffer:
         evicted = self._eviction_order(m - n_free) if m > n_free else \
             free.new_empty(0)
         slots = torch.cat([free, evicted])
+        self.n_evicted += int(evicted.numel())
+        self.n_evicted_undrawn += int(
+            (self._storage['times_sampled'][evicted] == 0).sum())
 
         st = self._storage
         st['images'][slots] = images
         st['phi'][slots] = phi
         st['pseudo_label'][slots] = pseudo_label
         st['priority'][slots] = priority
+        st['confidence'][slots] = confidence
         st['inserted_at'][slots] = int(step)
         st['times_sampled'][slots] = 0
         st['insert_order'][slots] = torch.arange(
@@ -338,19 +335,16 @@ class ReplayBuffer:
                        *,
                        phi: Optional[Tensor] = None,
                        pseudo_label: Optional[Tensor] = None,
-                       priority: Optional[Tensor] = None) -> None:
-        """(φ_i, ŷ_i, π_i) ← recomputed values, e.g. in the periodic refresh.
-
-        Args:
-            idx (Tensor): Slot indices into the filled part, shape ``(b,)``.
-            phi (Tensor, optional): New φ_i, shape ``(b,)``.
-            pseudo_label (Tensor, optional): New ŷ_i, shape ``(b,)``.
-            priority (Tensor, optional): New π_i, shape ``(b,)``.
-        """
+                       priority: Optional[Tensor] = None,
+                       confidence: Optional[Tensor] = None) -> None:
+        """(φ_i, ŷ_i, π_i, conf_i) ← recomputed values (each optional, one
+        per slot of ``idx`` (b,) into the filled part), e.g. in the periodic
+        refresh."""
         idx = torch.as_tensor(
             idx, dtype=torch.int64, device=self.device).reshape(-1)
         for name, value in (('phi', phi), ('pseudo_label', pseudo_label),
-                            ('priority', priority)):
+                            ('priority', priority),
+                            ('confidence', confidence)):
             if value is None:
                 continue
             self._check_per_sample(name, value, idx.shape[0])
@@ -410,6 +404,8 @@ class ReplayBuffer:
         state.update(
             size=self._size,
             n_inserted_total=self.n_inserted_total,
+            n_evicted=self.n_evicted,
+            n_evicted_undrawn=self.n_evicted_undrawn,
             capacity=self.capacity,
             img_shape=tuple(self.img_shape),
             eviction=self.eviction,
@@ -430,6 +426,10 @@ class ReplayBuffer:
                 a bounded buffer, if the saved entries do not fit a bounded
                 buffer, or if keys are missing or tensors have wrong lengths.
         """
+        state = dict(state)
+        for name in _OPTIONAL_FIELDS:
+            if name not in state and 'size' in state:
+                state[name] = torch.full((int(state['size']), ), float('nan'))
         missing = [
             k for k in (*_ENTRY_DTYPES, 'size', 'n_inserted_total',
                         'capacity', 'img_shape') if k not in state
@@ -469,6 +469,8 @@ class ReplayBuffer:
                 self.device, self._dtypes[name])
         self._size = size
         self.n_inserted_total = int(state['n_inserted_total'])
+        self.n_evicted = int(state.get('n_evicted', 0))
+        self.n_evicted_undrawn = int(state.get('n_evicted_undrawn', 0))
 
     def to(self, device: DeviceType) -> 'ReplayBuffer':
         """Move the storage to ``device`` (in place) and return self.

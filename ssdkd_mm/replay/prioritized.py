@@ -106,6 +106,7 @@ class PrioritizedReplay:
         self.rule = rule
         self.storage_device = storage_device
         self.last_raw_weights: Optional[Tensor] = None
+        self._reset_window()
 
     # ------------------------------------------------------------ views
     def __len__(self) -> int:
@@ -131,26 +132,34 @@ class PrioritizedReplay:
 
     # ------------------------------------------------------------ verbs
     def insert(self, images: Tensor, phi: Tensor, label: Tensor, kl: Tensor,
-               step: int) -> Dict[str, float]:
+               step: int,
+               confidence: Optional[Tensor] = None) -> Dict[str, float]:
         """New samples with π from (φ, KL), all ranks' rows on every rank;
-        a full buffer evicts by its ``eviction`` rule."""
+        a full buffer evicts by its ``eviction`` rule. ``confidence``: the
+        teacher's, kept for the diagnostics."""
         prio = self.rule(phi, kl)
+        if confidence is None:
+            confidence = torch.full_like(prio, float('nan'))
         k = self.rule.insert_top_k
         if k is not None and k < len(prio):
             keep = prio.topk(k).indices
             images, label, phi, prio = (images[keep], label[keep], phi[keep],
                                         prio[keep])
+            confidence = confidence[keep]
         if self.rule.new_entry == 'max' and len(self.buffer) > 0:
             prio = torch.full_like(prio, float(self.buffer.priority.max()))
         if world_size() > 1:
             rows = all_gather_rows(dict(
                 images=ReplayBuffer.quantize(images), pseudo_label=label,
-                phi=phi, priority=prio))
+                phi=phi, priority=prio, confidence=confidence.float()))
             # uint8 on the wire; x/255 quantises back to the same uint8.
             images, label = rows['images'].float().div_(255), \
                 rows['pseudo_label']
             phi, prio = rows['phi'], rows['priority']
-        self.buffer.add(images, phi, label, prio, step=step)
+            confidence = rows['confidence']
+        self.buffer.add(images, phi, label, prio, step=step,
+                        confidence=confidence)
+        self._note('insert_conf', confidence.float().mean())
         return dict(buffer_size=float(len(self.buffer)),
                     unique_images=float(self.buffer.n_inserted_total))
 
@@ -159,7 +168,13 @@ class PrioritizedReplay:
         the student step uses (normalised once, by the sampler's rule)."""
         idx, weights = self.sampler.sample(self.buffer.priority, n)
         self.last_raw_weights = weights  # as drawn, for the logs
-        return self.buffer.get(idx), idx, self.sampler.normalize(weights)
+        buf = self.buffer
+        self._note('ess', weights.sum().square() /
+                   (n * weights.square().sum()))
+        self._note('age', (buf.n_inserted_total -
+                           buf.insert_order[idx]).float().mean() /
+                   buf.capacity)
+        return buf.get(idx), idx, self.sampler.normalize(weights)
 
     def reprioritize(self, idx: Tensor, kl: Tensor) -> None:
         """π_i ← π(φ_i, KL_i) for drawn entries, and their draw counts, with
@@ -193,13 +208,63 @@ class PrioritizedReplay:
         rows = all_gather_rows({str(i): c for i, c in enumerate(cols)})
         return tuple(rows[str(i)] for i in range(len(cols)))
 
-    def refresh(self, phi: Tensor, label: Tensor, kl: Tensor) -> None:
-        """(φ, ŷ, π) of every entry ← rescored values (see
-        :meth:`score_all`)."""
+    def refresh(self, phi: Tensor, label: Tensor, kl: Tensor,
+                confidence: Optional[Tensor] = None) -> None:
+        """(φ, ŷ, π and the teacher's confidence) of every entry ← rescored
+        values (see :meth:`score_all`)."""
         dev = self.buffer.device
         self.buffer.update_entries(
             torch.arange(len(self.buffer), device=dev), phi=phi.to(dev),
-            pseudo_label=label.to(dev), priority=self.rule(phi, kl).to(dev))
+            pseudo_label=label.to(dev), priority=self.rule(phi, kl).to(dev),
+            confidence=None if confidence is None else confidence.to(dev))
+
+    # ------------------------------------------------------ diagnostics
+    def _reset_window(self) -> None:
+        self._window = dict(ess=[], age=[], insert_conf=[])
+
+    def _note(self, key: str, value: Tensor) -> None:
+        """One value (a 0-d tensor: no device sync) for the next
+        :meth:`diagnostics`; the window keeps the last 256."""
+        values = self._window[key]
+        values.append(value.detach())
+        if len(values) > 256:
+            del values[0]
+
+    def diagnostics(self) -> Dict[str, float]:
+        """What the replay did since the last call (means over draws and
+        insertions) and its state now; cheap: no forward pass.
+
+        * ``is_ess``: effective sample size of the IS weights of a batch,
+          (Σw)² / (b·Σw²), as a fraction of the batch;
+        * ``sampler_eff_size``: 1/ΣP² of δ over the buffer, as a fraction of
+          the entries (1 for uniform sampling);
+        * ``drawn_age``: how long ago drawn entries were inserted, in
+          buffer capacities of insertions since;
+        * ``buffer_conf`` / ``insert_conf``: mean teacher confidence of the
+          buffer and of the inserted images;
+        * ``evicted_undrawn``: share of evicted entries never drawn;
+        * ``turnover``: images inserted / capacity;
+        * ``draws_per_image``: draws / images inserted.
+        """
+        buf, win = self.buffer, self._window
+        out = dict(
+            turnover=buf.n_inserted_total / buf.capacity,
+            draws_per_image=self.sampler.n_sampled /
+            max(buf.n_inserted_total, 1))
+        if buf.n_evicted:
+            out['evicted_undrawn'] = buf.n_evicted_undrawn / buf.n_evicted
+        for key, name in (('ess', 'is_ess'), ('age', 'drawn_age'),
+                          ('insert_conf', 'insert_conf')):
+            if win[key]:
+                out[name] = float(torch.stack(win[key]).float().mean())
+        if self.sampler.last_sum_p2 is not None and len(buf):
+            out['sampler_eff_size'] = float(
+                1.0 / self.sampler.last_sum_p2) / len(buf)
+        conf = buf.confidence
+        if len(buf) and not conf.isnan().all():
+            out['buffer_conf'] = float(conf.nanmean())
+        self._reset_window()
+        return out
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> dict:

@@ -33,6 +33,10 @@ class PrioritySampler:
             of unit weights) or ``'max'`` (PER's w_i / max_j w_j as drawn,
             which shrinks every step when some π is ~ε). Defaults to
             ``'mean'``.
+        uniform_mix (float): λ ∈ [0, 1): draw from the mixture
+            P = (1 − λ)·P_δ + λ/N, so that every entry keeps at least λ/N and
+            the IS weights stay bounded, w ≤ (1/λ)^β up to the max norm.
+            Defaults to 0 (pure prioritised sampling).
     """
 
     MODES = ('proportional', 'rank', 'uniform')
@@ -44,7 +48,11 @@ class PrioritySampler:
                  eps: float = 1e-6,
                  mode: str = 'proportional',
                  importance_weighting: bool = True,
-                 is_weight_norm: str = 'mean') -> None:
+                 is_weight_norm: str = 'mean',
+                 uniform_mix: float = 0.0) -> None:
+        if not 0.0 <= uniform_mix < 1.0:
+            raise ValueError(
+                f'uniform_mix (λ) must be in [0, 1), got {uniform_mix!r}')
         if is_weight_norm not in self.WEIGHT_NORMS:
             raise ValueError(f'is_weight_norm must be one of '
                              f'{self.WEIGHT_NORMS}, got {is_weight_norm!r}')
@@ -69,6 +77,8 @@ class PrioritySampler:
         self.mode = mode
         self.importance_weighting = bool(importance_weighting)
         self.is_weight_norm = is_weight_norm
+        self.uniform_mix = float(uniform_mix)
+        self.last_sum_p2: Optional[Tensor] = None  # Σ P², last draw
         self.progress = 0.0
         self.n_sampled = 0
         self._beta = beta0
@@ -122,7 +132,10 @@ class PrioritySampler:
             # it cancels in the normalisation.
             scaled = pri / pri.max()
         probs = scaled.pow(self.alpha)
-        return probs / probs.sum()
+        probs = probs / probs.sum()
+        if self.uniform_mix > 0:
+            probs = (1 - self.uniform_mix) * probs + self.uniform_mix / n
+        return probs
 
     def importance_weights(self, probs: Tensor, idx: Tensor) -> Tensor:
         """w_i = (N·P(i))^-β / max_j (N·P(j))^-β = (min_j P(j) / P(i))^β.
@@ -184,6 +197,7 @@ class PrioritySampler:
             raise ValueError(
                 f'batch_size must be an int >= 1, got {batch_size!r}')
         probs = self.probabilities(priority)
+        self.last_sum_p2 = probs.square().sum()  # 1/ΣP²: effective size
         idx = torch.multinomial(
             probs, batch_size, replacement=True, generator=generator)
         self.n_sampled += batch_size

@@ -114,3 +114,36 @@ def test_runner_trains_checkpoints_resumes_and_extracts(tmp_path):
                        'configs/fashion_mnist/resnet18_fmnist_student_real.py'),
         pretrained=dst, device='cpu')
     assert 0 <= inferencer(np.zeros((28, 28), np.uint8))[0]['pred_label'] < 10
+
+
+@pytest.mark.e2e
+def test_diagnostics_logged_and_bn_recalibrated_before_the_last_checkpoint(
+        tmp_path):
+    """The replay diagnostics reach the MessageHub at the log interval; the
+    recalibration hook re-estimates the student's BN statistics at the last
+    iteration, before the last checkpoint is written."""
+    cfg = small_cfg(tmp_path, max_iters=6)
+    cfg.custom_hooks.append(
+        dict(type='mmrazor.SSDKDBNRecalibrationHook', num_batches=3))
+
+    class Spy(Hook):
+        priority = 'VERY_LOW'  # where the checkpoint hook saves
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            bn = runner.model.student.backbone.bn1
+            self.tracked = int(bn.num_batches_tracked)
+
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    runner = Runner.from_cfg(cfg)
+    spy = Spy()
+    runner.register_hook(spy)
+    runner.train()
+    scalars = runner.message_hub.log_scalars
+    for name in ('is_ess', 'sampler_eff_size', 'drawn_age', 'turnover',
+                 'draws_per_image', 'buffer_conf', 'insert_conf'):
+        assert f'train/ssdkd/{name}' in scalars, name
+    conf = scalars['train/ssdkd/buffer_conf'].current()
+    assert 0 < conf <= 1
+    # reset, then a cumulative average over the 3 recalibration batches
+    assert spy.tracked == 3

@@ -127,3 +127,60 @@ def test_new_homes_reach_their_components():
     assert (rule.tau, rule.uses_phi, rule.new_entry, rule.insert_top_k,
             rule.eps) == (2.0, False, 'max', 4, 1e-4)
     assert (smp.is_weight_norm, smp.importance_weighting) == ('max', False)
+
+
+def test_diagnostics_of_draws_insertions_and_evictions():
+    rep = _replay(capacity=4, sampler=dict(beta=(1.0, 1.0)))
+    rep.insert(torch.rand(4, *IMG), torch.ones(4), torch.arange(4),
+               torch.tensor([0.01, 1.0, 10.0, 100.0]), 0,
+               confidence=torch.tensor([0.5, 0.5, 1.0, 1.0]))
+    d = rep.diagnostics()
+    assert d['turnover'] == 1.0 and d['insert_conf'] == pytest.approx(0.75)
+    assert d['buffer_conf'] == pytest.approx(0.75)
+    assert 'is_ess' not in d and 'evicted_undrawn' not in d
+    rep.draw(32)
+    d = rep.diagnostics()
+    # skewed priorities: fewer effective samples/entries than drawn
+    assert 0 < d['is_ess'] < 1 and 0.25 <= d['sampler_eff_size'] < 1
+    assert d['drawn_age'] == pytest.approx(
+        (4 - rep.buffer.insert_order.float()).mean().item() / 4, abs=0.5)
+    assert d['draws_per_image'] == 8.0
+    # the two lowest-π entries are evicted; entry 0 may never have been
+    # drawn, the share is in [0, 1] and counted over evictions
+    rep.insert(torch.rand(2, *IMG), torch.ones(2), torch.arange(2),
+               torch.ones(2), 1)
+    d = rep.diagnostics()
+    assert rep.buffer.n_evicted == 2 and 0 <= d['evicted_undrawn'] <= 1
+    assert d['turnover'] == 1.5
+    assert 'is_ess' not in d  # the window restarts after each call
+    uniform = _replay(sampler=dict(mode='uniform'))
+    uniform.insert(torch.rand(4, *IMG), torch.ones(4), torch.arange(4),
+                   torch.rand(4), 0)
+    uniform.draw(8)
+    d = uniform.diagnostics()
+    assert d['is_ess'] == pytest.approx(1.0)
+    assert d['sampler_eff_size'] == pytest.approx(1.0)
+
+
+def test_uniform_mix_bounds_the_weights():
+    prio = torch.tensor([1e-6, 1.0, 1.0, 1.0])
+    pure = PrioritySampler(alpha=1.0).probabilities(prio)
+    mixed = PrioritySampler(alpha=1.0, uniform_mix=0.5).probabilities(prio)
+    assert torch.allclose(mixed, 0.5 * pure + 0.125)
+    assert mixed.sum() == pytest.approx(1.0) and mixed.min() >= 0.125
+    with pytest.raises(ValueError, match='uniform_mix'):
+        PrioritySampler(uniform_mix=1.0)
+
+
+def test_buffer_state_without_confidence_loads_as_nan():
+    """Checkpoints written before the confidence field still resume."""
+    a = ReplayBuffer(4, IMG)
+    a.add(torch.rand(2, *IMG), torch.ones(2), torch.arange(2), torch.ones(2),
+          0, confidence=torch.tensor([0.9, 0.8]))
+    state = a.state_dict()
+    assert state['confidence'].tolist() == pytest.approx([0.9, 0.8])
+    for key in ('confidence', 'n_evicted', 'n_evicted_undrawn'):
+        del state[key]
+    b = ReplayBuffer(4, IMG)
+    b.load_state_dict(state)
+    assert b.confidence.isnan().all() and torch.equal(b.images, a.images)

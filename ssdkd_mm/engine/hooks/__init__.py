@@ -1,3 +1,4 @@
+from .bn_recalibration_hook import SSDKDBNRecalibrationHook
 from .checkpoint_hook import SSDKDCheckpointHook
 from .inversion_hook import SSDKDInversionHook
 from .priority_sampler_hook import SSDKDPrioritySamplerHook
@@ -8,5 +9,5 @@ from .time_budget_hook import SSDKDTimeBudgetHook
 __all__ = [
     'SSDKDCheckpointHook', 'SSDKDInversionHook', 'SSDKDReplayBufferHook',
     'SSDKDPrioritySamplerHook', 'SSDKDTimeBudgetHook', 'SSDKDSnapshotHook',
-    'progress', 'save_image_grid'
+    'SSDKDBNRecalibrationHook', 'progress', 'save_image_grid'
 ]

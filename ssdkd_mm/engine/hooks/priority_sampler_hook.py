@@ -9,9 +9,13 @@ from .utils import get_algorithm, log_scalar
 @HOOKS.register_module()
 class SSDKDPrioritySamplerHook(Hook):
     """β of the importance-sampling weights, annealed linearly from β₀ to β₁
-    over the distillation iterations ``[begin_iter, max_iters)``; logs β and
-    priority statistics. (The sampler's state is checkpointed with the
-    replay buffer by :class:`SSDKDReplayBufferHook`.)
+    over the distillation iterations ``[begin_iter, max_iters)``; logs β,
+    priority statistics and the replay's diagnostics
+    (:meth:`PrioritizedReplay.diagnostics`: IS-weight ESS, δ's effective
+    size, age of drawn entries, teacher confidence of the buffer and of new
+    images, evicted-never-drawn share, turnover, draws per image) every
+    ``log_interval``. (The sampler's state is checkpointed with the replay
+    buffer by :class:`SSDKDReplayBufferHook`.)
 
     Args:
         begin_iter (int): First distillation iteration (the warm-up length).
@@ -42,3 +46,5 @@ class SSDKDPrioritySamplerHook(Hook):
             prio = replay.buffer.priority.float()
             log_scalar(runner, 'priority_mean', prio.mean())
             log_scalar(runner, 'priority_max', prio.max())
+        for name, value in replay.diagnostics().items():
+            log_scalar(runner, name, value)

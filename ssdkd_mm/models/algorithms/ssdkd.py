@@ -328,7 +328,8 @@ class SSDKDDistillation(BaseAlgorithm):
         phi = self.modulating(unc, hist, ref_counts, normalize=False)
         log = dict(out['log'])
         log.update(self.replay.insert(out['images'], phi, label, kl,
-                                      step=self.rounds))
+                                      step=self.rounds,
+                                      confidence=1 - unc))
         self.rounds += 1
         dt = time.perf_counter() - t0
         self.synth_time += dt
@@ -402,7 +403,38 @@ class SSDKDDistillation(BaseAlgorithm):
                                                      self.device, chunk)
         # Class counts over the buffer itself; φ unnormalised as at insertion.
         phi = self.modulating(unc, hist, normalize=False)
-        self.replay.refresh(phi, label, kl)
+        self.replay.refresh(phi, label, kl, confidence=1 - unc)
+
+    @torch.no_grad()
+    def recalibrate_student_bn(self, num_batches: int = 8,
+                               batch_size: Optional[int] = None) -> int:
+        """Re-estimate the student's BN running statistics on uniformly
+        drawn (augmented) buffer batches: prioritised batches skew them,
+        and no IS weight corrects that. Returns the layers recalibrated."""
+        if len(self.replay) == 0:
+            return 0
+        student = unwrap(self.student)
+        bns = [m for m in student.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm)
+               and m.track_running_stats]
+        momenta = [m.momentum for m in bns]
+        mode = student.training
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+        student.train()
+        n = batch_size or self.kd_step.batch_size
+        for _ in range(num_batches):
+            idx = torch.randint(len(self.replay), (n, ),
+                                device=self.replay.buffer.device)
+            x01 = self.replay.buffer.get(idx).to(self.device)
+            with autocast(self.device, self.kd_step.autocast):
+                self.task.logits(student, self.normalize(self.augment(x01)))
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
+        student.train(mode)
+        self._average_student_bn_stats()
+        return len(bns)
 
     @torch.no_grad()
     def _score(self, x01: torch.Tensor):

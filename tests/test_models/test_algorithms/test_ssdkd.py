@@ -178,3 +178,24 @@ def test_importance_weights_scale_the_kd_loss(norm, monkeypatch):
     assert out['loss_kd'].item() == pytest.approx((w * kl).mean().item(),
                                                   rel=1e-4)
 
+
+
+def test_bn_recalibration_replaces_the_running_statistics(tiny_alg):
+    """Uniform buffer batches, reset first: the result does not depend on
+    the statistics training left, and momentum and mode are restored."""
+    alg = tiny_alg
+    ow = build_optim(alg)
+    _step(alg, ow, distill=False, adv=False)
+    bn = alg.student.backbone.bn1
+    results = []
+    for fill in (0.0, 5.0):
+        bn.running_mean.fill_(fill)
+        bn.running_var.fill_(fill + 1)
+        torch.manual_seed(3)
+        alg.student.eval()
+        n = alg.recalibrate_student_bn(num_batches=2, batch_size=4)
+        assert n > 0 and int(bn.num_batches_tracked) == 2
+        assert bn.momentum == 0.1 and not alg.student.training
+        results.append(bn.running_mean.clone())
+    assert torch.allclose(results[0], results[1])
+    assert not torch.allclose(results[0], torch.zeros_like(results[0]))
