@@ -15,7 +15,6 @@ the priority update.
 import copy
 import statistics
 import time
-from contextlib import nullcontext
 from typing import Dict, List
 
 import torch
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
+from ..models.precision import autocast
 from .common import SSDKD_CFG, config_path
 from .common import set_data_root
 
@@ -149,8 +149,8 @@ class PlainSSDKD:
         return hook
 
     def _amp(self, dtype):
-        return (torch.autocast('cpu', dtype=getattr(torch, dtype))
-                if dtype else nullcontext())
+        # the plugin's precision rule (fp32 where the CPU has no native bf16)
+        return autocast(torch.device('cpu'), dtype)
 
     def _norm(self, x01):
         x = (x01 * 255 - self.mean) / self.std

@@ -30,7 +30,6 @@ recorded outputs cast back to fp32 before mmrazor's losses) and
 ``channels_last``. They also count what the benchmark reports: seconds in generator and student
 updates, student steps and synthetic images shown to the student.
 """
-import contextlib
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -45,6 +44,7 @@ from mmrazor.models.architectures.generators import (DAFLGenerator,
 from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
 from ..utils import unwrap
+from ..precision import autocast, check_autocast
 from ..teacher import load_teacher
 
 
@@ -70,9 +70,7 @@ class _DataFreeFixes:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f'batch_size must be an int >= 1, got '
                              f'{batch_size!r}')
-        if autocast not in (None, 'bfloat16', 'float16'):
-            raise ValueError("autocast must be None, 'bfloat16' or "
-                             f"'float16', got {autocast!r}")
+        check_autocast(autocast, 'autocast')
         self.batch_size = batch_size
         self.autocast = autocast
         self.channels_last = channels_last
@@ -90,10 +88,8 @@ class _DataFreeFixes:
         return unwrap(self.generator).latent_dim  # D1
 
     def _amp(self):
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        device = next(self.student.parameters()).device.type
-        return torch.autocast(device, dtype=getattr(torch, self.autocast))
+        return autocast(next(self.student.parameters()).device,
+                        self.autocast)
 
     def _fake(self, batch_size: int) -> torch.Tensor:
         z = torch.randn(batch_size, self.latent_dim)

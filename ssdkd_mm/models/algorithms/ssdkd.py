@@ -25,7 +25,8 @@ from ...replay import (PrioritizedReplay, PriorityRule, PrioritySampler,
 from ..utils import unwrap
 from ..losses import ModulatingFunction, inverse_frequency
 from ..nonfinite import NonFiniteGuard
-from ..synthesis import InversionSynthesizer, autocast
+from ..precision import autocast
+from ..synthesis import InversionSynthesizer
 from ..teacher import freeze, load_teacher
 from ..wrapper_keys import strip_wrapper_keys
 from . import settings

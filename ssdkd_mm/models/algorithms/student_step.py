@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 
 from ..augment import BatchAugment
-from ..synthesis.inversion import check_autocast
+from ..precision import check_autocast
 
 
 class StudentStep:

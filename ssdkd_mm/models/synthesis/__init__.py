@@ -1,5 +1,5 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """Data synthesis of SSD-KD: the inversion round."""
-from .inversion import InversionSynthesizer, autocast, check_autocast
+from .inversion import InversionSynthesizer
 
-__all__ = ['InversionSynthesizer', 'autocast', 'check_autocast']
+__all__ = ['InversionSynthesizer']

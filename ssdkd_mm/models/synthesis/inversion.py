@@ -9,21 +9,9 @@ import torch.nn as nn
 from mmengine import dist
 from mmengine.optim import OptimWrapper
 
-from ..utils import unwrap
 from ..losses import BNStatisticsLoss
-
-
-def autocast(device: torch.device, dtype: Optional[str]):
-    """Mixed precision for a block of forwards (``None``: fp32)."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=getattr(torch, dtype))
-
-
-def check_autocast(value: Optional[str], name: str) -> None:
-    if value not in (None, 'bfloat16', 'float16'):
-        raise ValueError(f"{name} must be None, 'bfloat16' or 'float16', "
-                         f'got {value!r}')
+from ..precision import autocast, check_autocast
+from ..utils import unwrap
 
 
 class InversionSynthesizer:

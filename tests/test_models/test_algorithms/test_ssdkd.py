@@ -199,3 +199,20 @@ def test_bn_recalibration_replaces_the_running_statistics(tiny_alg):
         results.append(bn.running_mean.clone())
     assert torch.allclose(results[0], results[1])
     assert not torch.allclose(results[0], torch.zeros_like(results[0]))
+
+
+def test_low_precision_autocast_falls_back_to_fp32_without_native_kernels(
+        monkeypatch):
+    """Emulated bf16 is several times slower than fp32 on CPUs without
+    AVX512-BF16/AMX: the autocast blocks run in fp32 there."""
+    from ssdkd_mm.models import precision
+    x = torch.randn(2, 3)
+    w = torch.randn(3, 3)
+    monkeypatch.setattr(precision, 'cpu_has_native', lambda dtype: False)
+    with precision.autocast(torch.device('cpu'), 'bfloat16'):
+        assert (x @ w).dtype == torch.float32
+    monkeypatch.setattr(precision, 'cpu_has_native', lambda dtype: True)
+    with precision.autocast(torch.device('cpu'), 'bfloat16'):
+        assert (x @ w).dtype == torch.bfloat16
+    with precision.autocast(torch.device('cpu'), None):
+        assert (x @ w).dtype == torch.float32
