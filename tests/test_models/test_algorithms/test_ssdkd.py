@@ -137,7 +137,11 @@ def test_bad_configuration_errors(override, match):
         MODELS.build(tiny_algorithm_cfg(**override))
 
 
-def test_bf16_autocast_and_channels_last_run():
+def test_bf16_autocast_and_channels_last_run(monkeypatch):
+    # bf16 itself, also on CPUs that would fall back to fp32 (the fallback
+    # has its own test below)
+    from ssdkd_mm.models import precision
+    monkeypatch.setattr(precision, 'cpu_has_native', lambda dtype: True)
     torch.manual_seed(0)
     alg = MODELS.build(tiny_algorithm_cfg(
         channels_last=True,
