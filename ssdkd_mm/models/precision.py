@@ -2,6 +2,7 @@
 """Mixed precision of the forwards (``autocast`` knobs), with a fallback to
 fp32 on CPUs that have no native bf16/fp16 kernels."""
 import contextlib
+import functools
 from typing import Optional
 
 import torch
@@ -17,10 +18,12 @@ def check_autocast(value: Optional[str], name: str) -> None:
                          f'got {value!r}')
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_has_native(dtype: str) -> bool:
     """Whether oneDNN has native kernels for ``dtype`` on this CPU (AVX512
     BF16/FP16 or AMX). Without them PyTorch emulates the low-precision
-    convolutions, several times slower than fp32."""
+    convolutions, several times slower than fp32. Asked once per dtype
+    (every forward of the hot paths goes through :func:`autocast`)."""
     name = {'bfloat16': 'bf16', 'float16': 'fp16'}[dtype]
     check = getattr(torch.ops.mkldnn, f'_is_mkldnn_{name}_supported', None)
     try:
