@@ -71,3 +71,19 @@ def test_budget_ends_run_when_iterations_slow_down(monkeypatch):
 def test_budget_rejects_bad_arguments():
     with pytest.raises(ValueError):
         SSDKDTimeBudgetHook(budget_s=0)
+
+
+def test_budget_follows_iterations_that_get_cheaper(monkeypatch):
+    # Synthesis stopped once the buffer is full: iterations cost 2 s, then
+    # 1 s. The estimate from the whole run's average (the hook before
+    # re-estimating from recent iterations) ended this run at 159 of 200 s.
+    clock = FakeClock()
+    monkeypatch.setattr(tbh.time, 'perf_counter', clock)
+    runner = _runner(10**6)
+    hook = SSDKDTimeBudgetHook(budget_s=200.0, calibrate_iters=10)
+    hook.before_train(runner)
+    _run(hook, runner, clock, lambda it: 2.0 if it < 40 else 1.0, 10**4)
+    assert runner.iter == runner.train_loop._max_iters
+    assert 195.0 <= hook.elapsed_s <= 200.0
+    sched = runner.param_schedulers['architecture'][0]
+    assert sched.end == runner.iter  # the cosine anneals at the real end

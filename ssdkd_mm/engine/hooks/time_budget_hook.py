@@ -16,8 +16,12 @@ class SSDKDTimeBudgetHook(Hook):
     seconds per iteration (synthesis rounds included, amortised), sets the
     loop's ``max_iters`` so the run ends on the budget and stretches every
     scheduler that ends at ``max_iters`` (e.g. the student's cosine LR) to the
-    new end, so the schedule still anneals fully. It re-estimates at half
-    the planned run, and stops the loop if the budget is exceeded anyway.
+    new end, so the schedule still anneals fully. It re-estimates whenever
+    half of the remaining run is done (while at least ``calibrate_iters``
+    remain), from the rate since the previous estimate, so a run whose
+    iterations get cheaper or dearer (synthesis thinned or stopped once
+    the buffer is full) still ends on its budget; it stops the loop if the
+    budget is exceeded anyway.
 
     Args:
         budget_s (float): Wall-clock seconds for the training loop.
@@ -38,6 +42,7 @@ class SSDKDTimeBudgetHook(Hook):
         self.begin_iter = begin_iter
         self.calibrate_iters = calibrate_iters
         self._t0 = self._t_begin = None
+        self._window = None
         self._checkpoints = []
 
     def before_train(self, runner) -> None:
@@ -46,6 +51,7 @@ class SSDKDTimeBudgetHook(Hook):
         self._first = max(self.begin_iter, runner.iter)
         self._t0 = self._t_begin = None
         self._checkpoints = [self._first + self.calibrate_iters]
+        self._window = None
         self.elapsed_s = 0.0
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None
@@ -83,12 +89,18 @@ class SSDKDTimeBudgetHook(Hook):
             return
         if self._checkpoints and done >= self._checkpoints[0]:
             self._checkpoints.pop(0)
-            rate = (now - self._t_begin) / max(done - self._first, 1)
-            new_max = done + int((self.budget_s - elapsed) / rate)
-            self._set_max_iters(runner, max(new_max, done + 1))
+            # The rate since the previous estimate (the first: since the
+            # warm-up): recent iterations predict the remaining ones.
+            t_prev, it_prev = self._window or (self._t_begin, self._first)
+            rate = (now - t_prev) / max(done - it_prev, 1)
+            self._window = (now, done)
+            new_max = max(done + int((self.budget_s - elapsed) / rate),
+                          done + 1)
+            self._set_max_iters(runner, new_max)
             print_log(
                 f'SSD-KD time budget: {rate * 1e3:.1f} ms/iter, '
                 f'{self.budget_s - elapsed:.0f} s left -> max_iters '
                 f'{runner.train_loop._max_iters}', logger='current')
-            if not self._checkpoints and done < new_max // 2:
-                self._checkpoints.append(new_max // 2)
+            nxt = done + (new_max - done) // 2
+            if not self._checkpoints and new_max - nxt >= self.calibrate_iters:
+                self._checkpoints.append(nxt)
