@@ -4,6 +4,7 @@ torch; collectives through ``torch.distributed`` when initialised)."""
 from .buffer import ReplayBuffer
 from .prioritized import PrioritizedReplay, PriorityRule
 from .sampler import PrioritySampler
+from .view_cache import TeacherViewCache
 
 __all__ = ['ReplayBuffer', 'PrioritySampler', 'PriorityRule',
-           'PrioritizedReplay']
+           'PrioritizedReplay', 'TeacherViewCache']

@@ -19,6 +19,7 @@ from .buffer import ReplayBuffer
 from .distributed import (all_gather_rows, last_write_wins, shard_range,
                           world_size)
 from .sampler import PrioritySampler
+from .view_cache import TeacherViewCache
 
 
 class PriorityRule:
@@ -90,14 +91,17 @@ class PrioritizedReplay:
         rule (PriorityRule): π.
         storage_device (str | torch.device, optional): Where the buffer
             lives; ``None``: the training device (see :meth:`to_device`).
+        view_cache (TeacherViewCache, optional): Cached augmented views and
+            teacher logits per entry (see :meth:`draw_views`); overwritten
+            entries drop theirs. Defaults to None (off).
     """
 
     def __init__(self,
                  buffer: ReplayBuffer,
                  sampler: PrioritySampler,
                  rule: PriorityRule,
-                 storage_device: Optional[Union[str, torch.device]] = None
-                 ) -> None:
+                 storage_device: Optional[Union[str, torch.device]] = None,
+                 view_cache: Optional[TeacherViewCache] = None) -> None:
         if rule.eps != sampler.eps:
             raise ValueError(f'the priority rule adds eps={rule.eps} but the '
                              f'sampler floors at eps={sampler.eps}')
@@ -105,6 +109,7 @@ class PrioritizedReplay:
         self.sampler = sampler
         self.rule = rule
         self.storage_device = storage_device
+        self.view_cache = view_cache
         self.last_raw_weights: Optional[Tensor] = None
         self._reset_window()
 
@@ -157,8 +162,10 @@ class PrioritizedReplay:
                 rows['pseudo_label']
             phi, prio = rows['phi'], rows['priority']
             confidence = rows['confidence']
-        self.buffer.add(images, phi, label, prio, step=step,
-                        confidence=confidence)
+        slots = self.buffer.add(images, phi, label, prio, step=step,
+                                confidence=confidence)
+        if self.view_cache is not None:
+            self.view_cache.invalidate(slots)
         self._note('insert_conf', confidence.float().mean())
         return dict(buffer_size=float(len(self.buffer)),
                     unique_images=float(self.buffer.n_inserted_total))
@@ -175,6 +182,23 @@ class PrioritizedReplay:
                            buf.insert_order[idx]).float().mean() /
                    buf.capacity)
         return buf.get(idx), idx, self.sampler.normalize(weights)
+
+    def draw_views(self, n: int, device: Union[str, torch.device],
+                   augment: Callable[[Tensor], Tensor],
+                   teacher: Callable[[Tensor], Tensor]
+                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """:meth:`draw` with the :attr:`view_cache`: ``n`` entries by δ, a
+        cached augmented view of each (in [0, 1], on ``device``), the
+        teacher's logits on it, the indices and the IS weights. Views not
+        cached yet are made with ``augment`` and scored by ``teacher``."""
+        if self.view_cache is None:
+            raise RuntimeError('draw_views needs a view_cache')
+        x01, idx, weights = self.draw(n)
+        views, logits = self.view_cache.fetch(
+            idx, x01.to(device, non_blocking=True), augment, teacher,
+            self.buffer.allocated)
+        self._note('view_hit', torch.tensor(self.view_cache.hit_rate))
+        return views, logits, idx, weights
 
     def reprioritize(self, idx: Tensor, kl: Tensor) -> None:
         """π_i ← π(φ_i, KL_i) for drawn entries, and their draw counts, with
@@ -220,7 +244,7 @@ class PrioritizedReplay:
 
     # ------------------------------------------------------ diagnostics
     def _reset_window(self) -> None:
-        self._window = dict(ess=[], age=[], insert_conf=[])
+        self._window = dict(ess=[], age=[], insert_conf=[], view_hit=[])
 
     def _note(self, key: str, value: Tensor) -> None:
         """One value (a 0-d tensor: no device sync) for the next
@@ -244,7 +268,9 @@ class PrioritizedReplay:
           buffer and of the inserted images;
         * ``evicted_undrawn``: share of evicted entries never drawn;
         * ``turnover``: images inserted / capacity;
-        * ``draws_per_image``: draws / images inserted.
+        * ``draws_per_image``: draws / images inserted;
+        * ``view_cache_hit``: share of drawn views served from the
+          :attr:`view_cache` so far (no teacher forward).
         """
         buf, win = self.buffer, self._window
         out = dict(
@@ -254,7 +280,8 @@ class PrioritizedReplay:
         if buf.n_evicted:
             out['evicted_undrawn'] = buf.n_evicted_undrawn / buf.n_evicted
         for key, name in (('ess', 'is_ess'), ('age', 'drawn_age'),
-                          ('insert_conf', 'insert_conf')):
+                          ('insert_conf', 'insert_conf'),
+                          ('view_hit', 'view_cache_hit')):
             if win[key]:
                 out[name] = float(torch.stack(win[key]).float().mean())
         if self.sampler.last_sum_p2 is not None and len(buf):
@@ -273,6 +300,8 @@ class PrioritizedReplay:
 
     def load_state_dict(self, state: dict) -> None:
         self.buffer.load_state_dict(state['buffer'])
+        if self.view_cache is not None:
+            self.view_cache.reset()
         if state.get('sampler') is not None:
             self.sampler.load_state_dict(state['sampler'])
 

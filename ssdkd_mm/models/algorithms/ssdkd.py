@@ -21,7 +21,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmrazor.models.algorithms.base import BaseAlgorithm
 from mmrazor.registry import MODELS
 from ...replay import (PrioritizedReplay, PriorityRule, PrioritySampler,
-                       ReplayBuffer)
+                       ReplayBuffer, TeacherViewCache)
 from ..utils import unwrap
 from ..losses import ModulatingFunction, inverse_frequency
 from ..nonfinite import NonFiniteGuard
@@ -147,7 +147,9 @@ class SSDKDDistillation(BaseAlgorithm):
                 ('img_shape', 'label_dim', 'device'),
                 img_shape=tuple(self.generator.img_shape), device='cpu',
                 label_dim=self.task.label_dim(self.num_classes)),
-            sampler, rule, storage_device=storage)
+            sampler, rule, storage_device=storage,
+            view_cache=(TeacherViewCache(self.kd_step.cached_views)
+                        if self.kd_step.cached_views else None))
         self.augment = self.kd_step.build_augment()
         self._check_normalisation()
         self.channels_last = channels_last
@@ -343,11 +345,18 @@ class SSDKDDistillation(BaseAlgorithm):
         t0 = time.perf_counter()
         step = self.kd_step
         teacher, student = unwrap(self.teacher), self.student
-        idx, n = None, step.batch_size
+        idx, n, t_logits = None, step.batch_size, None
         if self.synthesizer.source == 'noise':
             weights = raw_mean = torch.ones(n, device=self.device)
             x = torch.randn(
                 n, *unwrap(self.generator).img_shape, device=self.device)
+        elif self.replay.view_cache is not None:
+            self.replay.to_device(self.device)
+            views, t_logits, idx, weights = self.replay.draw_views(
+                n, self.device, self.augment, self._teacher_logits)
+            x = self.normalize(views)
+            weights = weights.to(self.device)
+            raw_mean = self.replay.last_raw_weights
         else:
             self.replay.to_device(self.device)
             x01, idx, weights = self.replay.draw(n)
@@ -355,8 +364,9 @@ class SSDKDDistillation(BaseAlgorithm):
                 x01.to(self.device, non_blocking=True)))
             weights = weights.to(self.device)
             raw_mean = self.replay.last_raw_weights
-        with torch.no_grad(), autocast(self.device, step.autocast):
-            t_logits = self.task.logits(teacher, x).float()
+        if t_logits is None:
+            with torch.no_grad(), autocast(self.device, step.autocast):
+                t_logits = self.task.logits(teacher, x).float()
         with optim_s.optim_context(student):
             with autocast(self.device, step.autocast):
                 s_logits = self.task.logits(student, x)
@@ -376,6 +386,14 @@ class SSDKDDistillation(BaseAlgorithm):
         self.kd_steps += 1
         self.kd_time += time.perf_counter() - t0
         return dict(loss_kd=loss.detach(), is_weight_mean=raw_mean.mean())
+
+    @torch.no_grad()
+    def _teacher_logits(self, x01: torch.Tensor) -> torch.Tensor:
+        """The teacher's fp32 logits of images in [0, 1] (the KD step's
+        precision), for the view cache."""
+        with autocast(self.device, self.kd_step.autocast):
+            return self.task.logits(unwrap(self.teacher),
+                                    self.normalize(x01)).float()
 
     @torch.no_grad()
     def _class_balance_weight(self, t_logits: torch.Tensor,

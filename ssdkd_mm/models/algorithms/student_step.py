@@ -32,6 +32,12 @@ class StudentStep:
             ``dict(crop_padding=4, hflip=True)``.
         autocast (str, optional): ``None`` (fp32), ``'bfloat16'`` or
             ``'float16'`` for the forwards. Defaults to None.
+        cached_views (int): V > 0 keeps V augmented views of every buffer
+            entry with the teacher's logits on them
+            (:class:`~ssdkd_mm.replay.TeacherViewCache`): a draw uses one of
+            its entry's V views, and the teacher runs only the first time a
+            view is used. 0 (off): a new view and a teacher forward on every
+            draw. Defaults to 0.
     """
 
     def __init__(self,
@@ -43,8 +49,13 @@ class StudentStep:
                  cwd_weight: float = 0.0,
                  cwd_tau: float = 4.0,
                  augment: Optional[dict] = None,
-                 autocast: Optional[str] = None) -> None:
+                 autocast: Optional[str] = None,
+                 cached_views: int = 0) -> None:
         check_autocast(autocast, 'autocast')
+        if isinstance(cached_views, bool) or not isinstance(
+                cached_views, int) or cached_views < 0:
+            raise ValueError('cached_views must be an int >= 0 (0: off), '
+                             f'got {cached_views!r}')
         if not tau > 0:
             raise ValueError(f'tau must be > 0, got {tau!r}')
         if isinstance(batch_size, bool) or not isinstance(
@@ -65,6 +76,7 @@ class StudentStep:
             augment if augment is not None else dict(crop_padding=4,
                                                      hflip=True))
         self.autocast = autocast
+        self.cached_views = cached_views
 
     def build_augment(self) -> BatchAugment:
         return BatchAugment(**self.augment_cfg)

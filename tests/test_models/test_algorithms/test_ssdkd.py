@@ -220,3 +220,38 @@ def test_low_precision_autocast_falls_back_to_fp32_without_native_kernels(
         assert (x @ w).dtype == torch.bfloat16
     with precision.autocast(torch.device('cpu'), None):
         assert (x @ w).dtype == torch.float32
+
+
+def test_cached_views_spare_the_teacher_and_follow_the_buffer():
+    torch.manual_seed(0)
+    alg = MODELS.build(tiny_algorithm_cfg(kd=dict(cached_views=1)))
+    ow = build_optim(alg)
+    _step(alg, ow, distill=False, adv=False)
+    _step(alg, ow, distill=False, adv=False)  # 16 entries, buffer full
+    seen = []
+    handle = alg.teacher.register_forward_hook(
+        lambda m, i, o: seen.append(i[0].shape[0]))
+    for _ in range(12):
+        out = _step(alg, ow, synth=False)
+        assert torch.isfinite(out['loss_kd'])
+    # one view per entry: at most 16 teacher images for 12 × 8 draws
+    assert 0 < sum(seen) <= 16
+    cache = alg.replay.view_cache
+    assert cache.n_served == 96 and cache.n_computed == sum(seen)
+    # a synthesis round overwrites 8 entries: their views are dropped
+    valid_before = int(cache.valid[:16].sum())
+    handle.remove()
+    _step(alg, ow, distill=False, adv=False)
+    assert int(cache.valid[:16].sum()) <= valid_before
+    assert int(cache.valid[:16].sum()) <= 8
+    # the cached target is the teacher's output on the view served
+    x, logits, _, _ = alg.replay.draw_views(4, alg.device, alg.augment,
+                                            alg._teacher_logits)
+    assert torch.allclose(logits, alg._teacher_logits(x), atol=1e-4)
+    assert 'view_cache_hit' in alg.replay.diagnostics()
+
+
+def test_cached_views_off_by_default_and_checked(tiny_alg):
+    assert tiny_alg.replay.view_cache is None
+    with pytest.raises(ValueError, match='cached_views'):
+        MODELS.build(tiny_algorithm_cfg(kd=dict(cached_views=-1)))
