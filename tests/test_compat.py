@@ -268,3 +268,15 @@ def test_mmseg_models_import_and_run_after_fix():
         print('SHAPE', tuple(out.shape))
         """)
     assert 'SHAPE (1, 19, 8, 8)' in proc.stdout
+
+
+def test_known_import_warnings_are_silenced_once_ssdkd_mm_is_imported():
+    import subprocess
+    import sys
+    out = subprocess.run(
+        [sys.executable, '-W', 'default', '-c',
+         'import ssdkd_mm, mmengine, mmseg, mmcv.cnn.bricks.transformer'],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'pkg_resources is deprecated' not in out.stderr
+    assert 'MultiScaleDeformableAttention' not in out.stderr

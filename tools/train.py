@@ -10,6 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ssdkd_mm.engine.resume import ResumeError, resolve_resume
 from ssdkd_mm.utils import preflight, register_all_modules
 from ssdkd_mm.utils.dist_env import setup_cpu_dist
 
@@ -63,14 +64,18 @@ def main():
         # its BN-statistics loss wants fp32.
         target = optim.architecture if 'architecture' in optim else optim
         target.update(type='AmpOptimWrapper', loss_scale='dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    if args.resume is not None:
+        # The newest intact checkpoint of this work dir (a damaged one is
+        # skipped, a moved work dir resumes from its own files).
+        try:
+            ckpt = resolve_resume(cfg.work_dir, args.resume)
+        except ResumeError as e:
+            raise SystemExit(f'error: {e}')
+        cfg.resume, cfg.load_from = True, ckpt
 
-    try:  # missing teacher checkpoint / dataset: say so before building
-        preflight(cfg)
-    except FileNotFoundError as e:
+    try:  # missing or mismatched teacher checkpoint, missing dataset:
+        preflight(cfg, teacher=True)  # say so before building anything
+    except (FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f'error: {e}')
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))

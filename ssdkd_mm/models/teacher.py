@@ -1,9 +1,11 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """Loading a frozen teacher from a local checkpoint, strictly, with errors
 that say what to fix (shared by SSD-KD and the fixed mmrazor baselines)."""
+import logging
 import os.path as osp
 
 import torch.nn as nn
+from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
 
@@ -42,15 +44,30 @@ def load_teacher(teacher: nn.Module,
         _load_checkpoint_to_model(
             teacher, state, strict=strict, revise_keys=[(r'^module\.', '')])
     except RuntimeError as e:
+        # mmengine's message lists every key: the log file gets it, the
+        # user our summary (no chained traceback repeating the list).
+        log_to_file(f'Teacher checkpoint {ckpt!r}, strict loading: {e}')
         raise RuntimeError(
             f'Teacher checkpoint {ckpt!r} does not match the teacher '
             f'model (strict loading): {key_mismatch(teacher, state, e)}. '
             f'Check that the teacher model set next to `{key}` is the config '
             'the checkpoint was trained with (and that its keys carry no '
-            "extra prefix such as 'teacher.' or 'architecture.').") from e
+            "extra prefix such as 'teacher.' or 'architecture.'); the full "
+            'key lists are in the log file.') from None
     # Loaded weights must survive Runner._init_model_weights().
     teacher._is_init = True
     freeze(teacher)
+
+
+def log_to_file(message: str) -> None:
+    """``message`` at DEBUG level into the current logger's log files only
+    (whatever their level), not on the console."""
+    logger = MMLogger.get_current_instance()
+    record = logger.makeRecord(logger.name, logging.DEBUG, __file__, 0,
+                               message, None, None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def freeze(teacher: nn.Module) -> None:

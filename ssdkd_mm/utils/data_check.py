@@ -139,8 +139,31 @@ def check_teacher_ckpt(cfg: Config) -> None:
             'the config variable `teacher_ckpt`).')
 
 
+def check_teacher_fits(cfg: Config) -> None:
+    """Build an SSD-KD config's teacher and load ``model.teacher_ckpt`` into
+    it strictly (before the Runner prints its environment and config), so
+    a checkpoint of another architecture stops with our one-paragraph
+    summary (RuntimeError) instead of a page of output."""
+    model = cfg.get('model')
+    if not isinstance(model, (dict, ConfigDict)) or not str(
+            model.get('type', '')).endswith('SSDKDDistillation'):
+        return
+    ckpt, teacher = model.get('teacher_ckpt'), model.get('teacher')
+    if not ckpt or '://' in ckpt or not isinstance(teacher,
+                                                    (dict, ConfigDict)):
+        return
+    from mmrazor.registry import MODELS
+
+    from ..models.teacher import load_teacher
+    load_teacher(MODELS.build(teacher), ckpt)
+
+
 def preflight(cfg: Config, loaders=('train_dataloader', 'val_dataloader',
-                                    'test_dataloader')) -> None:
-    """Both checks; raises FileNotFoundError with every fix to make."""
+                                    'test_dataloader'),
+              teacher: bool = False) -> None:
+    """The file checks (FileNotFoundError with every fix to make), and
+    with ``teacher`` :func:`check_teacher_fits` (RuntimeError)."""
     check_teacher_ckpt(cfg)
     check_data_roots(cfg, loaders)
+    if teacher:
+        check_teacher_fits(cfg)

@@ -1,0 +1,133 @@
+"""--resume survives a damaged newest checkpoint and a moved work
+directory; a teacher checkpoint of another architecture stops in a few
+lines (issue: "Resume survives a damaged or moved work directory")."""
+import os
+import os.path as osp
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from _tiny_ssdkd import ROOT, assert_resumed_from, child_env, \
+    write_tiny_config
+
+from ssdkd_mm.engine.resume import (ResumeError, checkpoint_problem,
+                                    resolve_resume)
+
+MAX_ITERS = 8
+
+
+def train(cfg, work_dir, *args, **env):
+    return subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools/train.py'), cfg,
+         '--work-dir', work_dir, *args],
+        env=child_env(**env), cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+
+
+def killed_run(tmp_path, at):
+    """A tiny run SIGKILLed after iteration ``at`` (checkpoints every 2
+    iterations, the last two kept); returns (config, work dir)."""
+    cfg = write_tiny_config(tmp_path, max_iters=MAX_ITERS, ckpt_interval=2,
+                            max_keep_ckpts=2)
+    work = str(tmp_path / 'work')
+    out = train(cfg, work, SSDKD_KILL=f'after_iter:{at}')
+    assert out.returncode == -signal.SIGKILL, out.stderr[-3000:]
+    return cfg, work
+
+
+def resume_and_check(cfg, work, tmp_path, expect_iter, expect_ckpt):
+    # read first: the resumed run rotates it away (max_keep_ckpts=2)
+    expected = torch.load(expect_ckpt, map_location='cpu', weights_only=False)
+    probe = str(tmp_path / 'probe')
+    out = train(cfg, work, '--resume', SSDKD_PROBE_DIR=probe)
+    assert out.returncode == 0, out.stderr[-3000:]
+    start = torch.load(osp.join(probe, 'state_start_rank0.pt'),
+                       weights_only=False)
+    assert_resumed_from(start, expected)
+    assert start['iter'] == expect_iter
+    end = torch.load(osp.join(probe, 'state_end_rank0.pt'),
+                     weights_only=False)
+    assert end['iter'] == MAX_ITERS
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        assert f.read() == osp.join(work, f'iter_{MAX_ITERS}.pth')
+    return out
+
+
+@pytest.mark.e2e
+def test_truncated_newest_checkpoint_resumes_from_the_one_before(tmp_path):
+    cfg, work = killed_run(tmp_path, 6)
+    newest, older = osp.join(work, 'iter_6.pth'), osp.join(work, 'iter_4.pth')
+    size = osp.getsize(newest)
+    with open(newest, 'r+b') as f:  # a disk fault: the file is cut short
+        f.truncate(size // 2)
+    assert checkpoint_problem(newest) and checkpoint_problem(older) is None
+    out = resume_and_check(cfg, work, tmp_path, 4, older)
+    assert 'iter_6.pth is not intact' in out.stdout + out.stderr
+
+
+@pytest.mark.e2e
+def test_moved_work_dir_resumes_from_its_own_checkpoint(tmp_path):
+    cfg, work = killed_run(tmp_path, 4)
+    copy = str(tmp_path / 'copied_work')
+    shutil.copytree(work, copy)
+    shutil.rmtree(work)
+    with open(osp.join(copy, 'last_checkpoint')) as f:
+        assert f.read() == osp.join(work, 'iter_4.pth')  # the old place
+    out = resume_and_check(cfg, copy, tmp_path, 4,
+                           osp.join(copy, 'iter_4.pth'))
+    assert 'outside the work dir' in out.stdout + out.stderr
+    assert not osp.exists(work)
+
+
+def _fake_ckpt(path, iteration):
+    torch.save(dict(meta=dict(iter=iteration)), path)
+
+
+def test_resolve_resume_rules(tmp_path):
+    work = tmp_path / 'w'
+    work.mkdir()
+    assert resolve_resume(str(work)) is None  # nothing yet: a fresh start
+    for it in (2, 4):
+        _fake_ckpt(str(work / f'iter_{it}.pth'), it)
+    (work / 'last_checkpoint').write_text(str(work / 'iter_4.pth'))
+    assert resolve_resume(str(work)) == str(work / 'iter_4.pth')
+    (work / 'iter_4.pth').write_bytes(b'')  # damaged: the one before
+    assert resolve_resume(str(work)) == str(work / 'iter_2.pth')
+    with pytest.raises(ResumeError, match=r'iter_4.pth: empty file'):
+        resolve_resume(str(work), str(work / 'iter_4.pth'))
+    raw = (work / 'iter_2.pth').read_bytes()
+    (work / 'iter_2.pth').write_bytes(raw[:len(raw) // 3])
+    with pytest.raises(ResumeError) as e:
+        resolve_resume(str(work))
+    msg = str(e.value)
+    assert 'no intact checkpoint' in msg and 'iter_2.pth' in msg \
+        and 'iter_4.pth' in msg and '\n' not in msg
+    # last_checkpoint outside the work dir, no such file here: say both
+    (work / 'last_checkpoint').write_text('/elsewhere/iter_8.pth')
+    with pytest.raises(ResumeError, match='/elsewhere/iter_8.pth.*'
+                       'iter_8.pth does not exist.*--resume PATH'):
+        resolve_resume(str(work))
+
+
+@pytest.mark.e2e
+def test_wrong_architecture_teacher_stops_in_a_few_lines(tmp_path):
+    from mmrazor.registry import MODELS
+    cfg = write_tiny_config(tmp_path)
+    other = MODELS.build(dict(
+        _scope_='mmpretrain', type='ImageClassifier',
+        backbone=dict(type='ResNet_CIFAR', depth=34, in_channels=1,
+                      stem_channels=4, base_channels=4),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=32)))
+    torch.save(dict(state_dict=other.state_dict()),
+               str(tmp_path / 'teacher.pth'))  # the config's teacher file
+    out = train(cfg, str(tmp_path / 'work'))
+    assert out.returncode != 0
+    lines = [ln for ln in (out.stdout + out.stderr).splitlines()
+             if ln.strip()]
+    assert 'does not match the teacher model' in lines[-1], lines[-5:]
+    assert 'unexpected keys' in lines[-1]
+    assert len(lines) < 10, '\n'.join(lines)
