@@ -16,6 +16,8 @@ every run:
 import os
 import os.path as osp
 import signal
+import subprocess
+import sys
 
 import torch
 from mmengine.dist import get_rank
@@ -231,3 +233,14 @@ def assert_resumed_from(start: dict, ckpt: dict) -> None:
     assert_same(start['optimizer'], ckpt['optimizer'], 'optimizer')
     assert_same(start['param_schedulers'], ckpt['param_schedulers'],
                 'param_schedulers')
+
+
+def train(cfg: str, work_dir: str, *args,
+          **env) -> subprocess.CompletedProcess:
+    """``tools/train.py cfg --work-dir work_dir *args`` in a subprocess
+    with :func:`child_env` (``env``: extra variables, e.g. the probe's)."""
+    return subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools/train.py'), cfg,
+         '--work-dir', work_dir, *args],
+        env=child_env(**env), cwd=ROOT, capture_output=True, text=True,
+        timeout=300)

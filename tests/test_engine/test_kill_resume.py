@@ -10,13 +10,10 @@ import os
 import os.path as osp
 import random
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
-from _tiny_ssdkd import ROOT, assert_resumed_from, child_env, \
-    write_tiny_config
+from _tiny_ssdkd import assert_resumed_from, train, write_tiny_config
 
 from ssdkd_mm.utils.atomic_io import TMP_SUFFIX
 
@@ -35,14 +32,6 @@ def kill_point(trial):
         return phase, at, at - INTERVAL
     at = rng.randint(INTERVAL, MAX_ITERS - 1)
     return phase, at, at // INTERVAL * INTERVAL
-
-
-def train(cfg, work_dir, *args, **env):
-    return subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/train.py'), cfg,
-         '--work-dir', work_dir, *args],
-        env=child_env(**env), cwd=ROOT, capture_output=True, text=True,
-        timeout=300)
 
 
 @pytest.mark.e2e

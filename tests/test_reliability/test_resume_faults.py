@@ -1,30 +1,18 @@
 """--resume survives a damaged newest checkpoint and a moved work
 directory; a teacher checkpoint of another architecture stops in a few
 lines (issue: "Resume survives a damaged or moved work directory")."""
-import os
 import os.path as osp
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
-from _tiny_ssdkd import ROOT, assert_resumed_from, child_env, \
-    write_tiny_config
+from _tiny_ssdkd import assert_resumed_from, train, write_tiny_config
 
 from ssdkd_mm.engine.resume import (ResumeError, checkpoint_problem,
                                     resolve_resume)
 
 MAX_ITERS = 8
-
-
-def train(cfg, work_dir, *args, **env):
-    return subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/train.py'), cfg,
-         '--work-dir', work_dir, *args],
-        env=child_env(**env), cwd=ROOT, capture_output=True, text=True,
-        timeout=300)
 
 
 def killed_run(tmp_path, at):
