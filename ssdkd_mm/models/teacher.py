@@ -46,28 +46,33 @@ def load_teacher(teacher: nn.Module,
     except RuntimeError as e:
         # mmengine's message lists every key: the log file gets it, the
         # user our summary (no chained traceback repeating the list).
-        log_to_file(f'Teacher checkpoint {ckpt!r}, strict loading: {e}')
+        logged = log_to_file(
+            f'Teacher checkpoint {ckpt!r}, strict loading: {e}')
         raise RuntimeError(
             f'Teacher checkpoint {ckpt!r} does not match the teacher '
             f'model (strict loading): {key_mismatch(teacher, state, e)}. '
             f'Check that the teacher model set next to `{key}` is the config '
             'the checkpoint was trained with (and that its keys carry no '
-            "extra prefix such as 'teacher.' or 'architecture.'); the full "
-            'key lists are in the log file.') from None
+            "extra prefix such as 'teacher.' or 'architecture.')"
+            + ('; the full key lists are in the log file' if logged else '')
+            + '.') from None
     # Loaded weights must survive Runner._init_model_weights().
     teacher._is_init = True
     freeze(teacher)
 
 
-def log_to_file(message: str) -> None:
+def log_to_file(message: str) -> bool:
     """``message`` at DEBUG level into the current logger's log files only
-    (whatever their level), not on the console."""
+    (whatever their level), not on the console; False when there is no
+    log file (e.g. before the Runner exists)."""
     logger = MMLogger.get_current_instance()
     record = logger.makeRecord(logger.name, logging.DEBUG, __file__, 0,
                                message, None, None)
-    for handler in logger.handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
+    files = [h for h in logger.handlers
+             if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        handler.handle(record)
+    return bool(files)
 
 
 def freeze(teacher: nn.Module) -> None:

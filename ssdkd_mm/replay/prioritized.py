@@ -197,7 +197,6 @@ class PrioritizedReplay:
         views, logits = self.view_cache.fetch(
             idx, x01.to(device, non_blocking=True), augment, teacher,
             self.buffer.allocated)
-        self._note('view_hit', torch.tensor(self.view_cache.hit_rate))
         return views, logits, idx, weights
 
     def reprioritize(self, idx: Tensor, kl: Tensor) -> None:
@@ -244,7 +243,7 @@ class PrioritizedReplay:
 
     # ------------------------------------------------------ diagnostics
     def _reset_window(self) -> None:
-        self._window = dict(ess=[], age=[], insert_conf=[], view_hit=[])
+        self._window = dict(ess=[], age=[], insert_conf=[])
 
     def _note(self, key: str, value: Tensor) -> None:
         """One value (a 0-d tensor: no device sync) for the next
@@ -280,13 +279,14 @@ class PrioritizedReplay:
         if buf.n_evicted:
             out['evicted_undrawn'] = buf.n_evicted_undrawn / buf.n_evicted
         for key, name in (('ess', 'is_ess'), ('age', 'drawn_age'),
-                          ('insert_conf', 'insert_conf'),
-                          ('view_hit', 'view_cache_hit')):
+                          ('insert_conf', 'insert_conf')):
             if win[key]:
                 out[name] = float(torch.stack(win[key]).float().mean())
         if self.sampler.last_sum_p2 is not None and len(buf):
             out['sampler_eff_size'] = float(
                 1.0 / self.sampler.last_sum_p2) / len(buf)
+        if self.view_cache is not None:
+            out['view_cache_hit'] = self.view_cache.hit_rate
         conf = buf.confidence
         if len(buf) and not conf.isnan().all():
             out['buffer_conf'] = float(conf.nanmean())

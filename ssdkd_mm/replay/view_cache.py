@@ -115,24 +115,23 @@ class TeacherViewCache:
                 self.views.to(dev), self.logits.to(dev), self.valid.to(dev))
         miss = (torch.ones_like(idx, dtype=torch.bool) if self.valid is None
                 or int(idx.max()) >= self.slots else ~self.valid[idx, view])
-        if bool(miss.any()):
-            # One view per missing (slot, view) pair, however often drawn.
-            pos = miss.nonzero().squeeze(1)
+        pos = miss.nonzero().squeeze(1)
+        if pos.numel():
+            # One view per missing (slot, view) pair, however often drawn
+            # (any of a pair's draws: they hold the same image).
             key = idx[pos] * self.num_views + view[pos]
             uniq, inverse = torch.unique(key, return_inverse=True)
-            first = torch.full_like(uniq, pos.numel()).scatter_reduce(
-                0, inverse, torch.arange(pos.numel(), device=dev), 'amin')
-            miss = torch.zeros_like(miss).index_fill_(0, pos[first], True)
-            new_views = (augment(x01[miss]).detach().clamp(0, 1).mul(255)
+            pos = pos.new_empty(uniq.shape).scatter_(0, inverse, pos)
+            new_views = (augment(x01[pos]).detach().clamp(0, 1).mul(255)
                          .round().to(torch.uint8))
             # The teacher's target on the quantised view the student gets.
             new_logits = teacher(new_views.float().div(255))
             self._ensure(n_slots, new_views, new_logits)
-            slot, v = idx[miss], view[miss]
+            slot, v = idx[pos], view[pos]
             self.views[slot, v] = new_views
             self.logits[slot, v] = new_logits.detach().float()
             self.valid[slot, v] = True
-            self.n_computed += int(miss.sum())
+            self.n_computed += int(pos.numel())
         self.n_served += int(idx.numel())
         return (self.views[idx, view].float().div_(255),
                 self.logits[idx, view].clone())

@@ -344,29 +344,27 @@ class SSDKDDistillation(BaseAlgorithm):
         π of the drawn entries from their new discrepancy."""
         t0 = time.perf_counter()
         step = self.kd_step
-        teacher, student = unwrap(self.teacher), self.student
+        student = self.student
         idx, n, t_logits = None, step.batch_size, None
         if self.synthesizer.source == 'noise':
             weights = raw_mean = torch.ones(n, device=self.device)
             x = torch.randn(
                 n, *unwrap(self.generator).img_shape, device=self.device)
-        elif self.replay.view_cache is not None:
-            self.replay.to_device(self.device)
-            views, t_logits, idx, weights = self.replay.draw_views(
-                n, self.device, self.augment, self._teacher_logits)
-            x = self.normalize(views)
-            weights = weights.to(self.device)
-            raw_mean = self.replay.last_raw_weights
         else:
             self.replay.to_device(self.device)
-            x01, idx, weights = self.replay.draw(n)
-            x = self.normalize(self.augment(
-                x01.to(self.device, non_blocking=True)))
+            if self.replay.view_cache is not None:
+                views, t_logits, idx, weights = self.replay.draw_views(
+                    n, self.device, self.augment,
+                    lambda v: self._teacher_logits(self.normalize(v)))
+                x = self.normalize(views)
+            else:
+                x01, idx, weights = self.replay.draw(n)
+                x = self.normalize(self.augment(
+                    x01.to(self.device, non_blocking=True)))
             weights = weights.to(self.device)
             raw_mean = self.replay.last_raw_weights
         if t_logits is None:
-            with torch.no_grad(), autocast(self.device, step.autocast):
-                t_logits = self.task.logits(teacher, x).float()
+            t_logits = self._teacher_logits(x)
         with optim_s.optim_context(student):
             with autocast(self.device, step.autocast):
                 s_logits = self.task.logits(student, x)
@@ -388,12 +386,11 @@ class SSDKDDistillation(BaseAlgorithm):
         return dict(loss_kd=loss.detach(), is_weight_mean=raw_mean.mean())
 
     @torch.no_grad()
-    def _teacher_logits(self, x01: torch.Tensor) -> torch.Tensor:
-        """The teacher's fp32 logits of images in [0, 1] (the KD step's
-        precision), for the view cache."""
+    def _teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The KD target: the teacher's logits of normalised images, at the
+        KD step's precision, as fp32."""
         with autocast(self.device, self.kd_step.autocast):
-            return self.task.logits(unwrap(self.teacher),
-                                    self.normalize(x01)).float()
+            return self.task.logits(unwrap(self.teacher), x).float()
 
     @torch.no_grad()
     def _class_balance_weight(self, t_logits: torch.Tensor,
