@@ -1,6 +1,6 @@
 from .algorithms import *  # noqa: F401,F403
-from .augment import BatchAugment
+from .augment import BatchAugment, BatchMix
 from .generators import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 
-__all__ = ['BatchAugment']
+__all__ = ['BatchAugment', 'BatchMix']

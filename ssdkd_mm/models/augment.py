@@ -156,3 +156,70 @@ class BatchAugment:
             flip = torch.rand(n, generator=generator, device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x
+
+
+class BatchMix:
+    """Mix each image of a batch with another image of the same batch:
+    ``'mixup'`` blends them, ``x_i ← λ_i·x_i + (1 − λ_i)·x_j``; ``'cutmix'``
+    pastes a box of x_j covering 1 − λ_i of x_i. λ_i ~ Beta(α, α), folded to
+    λ_i ≥ 0.5 so x_i stays the larger part; each image is mixed with
+    probability ``prob`` (λ_i = 1 otherwise); j is a random permutation.
+
+    Label-free like :class:`BatchAugment`: the teacher's output on the mixed
+    image is the target. A small replay buffer is drawn many times over; the
+    mixtures give the student inputs it has not seen from the same images.
+
+    Args:
+        mode (str): ``'mixup'`` or ``'cutmix'``. Defaults to ``'mixup'``.
+        alpha (float): α > 0 of the Beta distribution. Defaults to 1.
+        prob (float): Share of images mixed, in (0, 1]. Defaults to 1.
+    """
+
+    MODES = ('mixup', 'cutmix')
+
+    def __init__(self, mode: str = 'mixup', alpha: float = 1.0,
+                 prob: float = 1.0) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f'mix.mode must be one of {self.MODES}, got '
+                             f'{mode!r}')
+        if not alpha > 0:
+            raise ValueError(f'mix.alpha must be > 0, got {alpha!r}')
+        if not 0 < prob <= 1:
+            raise ValueError(f'mix.prob must be in (0, 1], got {prob!r}')
+        self.mode, self.alpha, self.prob = mode, float(alpha), float(prob)
+
+    def __call__(self, x: torch.Tensor):
+        """``(mixed, lam)``: the mixed (N, C, H, W) batch and the share λ_i
+        of each image's own pixels in it (N,)."""
+        n, _, h, w = x.shape
+        if n < 2:
+            return x, x.new_ones(n)
+        beta = torch.distributions.Beta(
+            torch.tensor(self.alpha), torch.tensor(self.alpha))
+        lam = beta.sample((n,)).to(x.device)
+        lam = torch.maximum(lam, 1 - lam)
+        lam = torch.where(torch.rand(n, device=x.device) < self.prob, lam,
+                          torch.ones_like(lam))
+        # a random cyclic derangement: partner j != i for every i
+        perm = torch.randperm(n, device=x.device)
+        partner = perm.roll(1)[perm.argsort()]
+        other = x[partner]
+        if self.mode == 'mixup':
+            lam_x = lam.to(x.dtype)[:, None, None, None]
+            return lam_x * x + (1 - lam_x) * other, lam
+        # cutmix: a box of side ratio sqrt(1 − λ), centre uniform, clipped
+        side = (1 - lam).sqrt()
+        bh, bw = (side * h).round(), (side * w).round()
+        cy = torch.rand(n, device=x.device) * h
+        cx = torch.rand(n, device=x.device) * w
+        y0 = (cy - bh / 2).clamp(0, h)
+        y1 = (cy + bh / 2).clamp(0, h)
+        x0 = (cx - bw / 2).clamp(0, w)
+        x1 = (cx + bw / 2).clamp(0, w)
+        rows = torch.arange(h, device=x.device)[None, :] + 0.5
+        cols = torch.arange(w, device=x.device)[None, :] + 0.5
+        in_r = (rows >= y0[:, None]) & (rows < y1[:, None])
+        in_c = (cols >= x0[:, None]) & (cols < x1[:, None])
+        box = in_r[:, :, None] & in_c[:, None, :]  # (N, H, W)
+        mixed = torch.where(box[:, None], other, x)
+        return mixed, 1 - box.flatten(1).float().mean(1)

@@ -122,3 +122,57 @@ def test_hue_rotation_keeps_grey_levels_and_turns_colours():
     assert torch.equal(BatchAugment(0, False, hue=0.0)(z), z)
     with pytest.raises(ValueError, match='hue'):
         BatchAugment(hue=0.7)
+
+
+def test_mixup_blends_each_image_with_another_of_the_batch():
+    from ssdkd_mm.models import BatchMix
+    torch.manual_seed(0)
+    # one-hot images: image i is 1 at pixel i only, so a mixture shows
+    # exactly which two images it holds and in what shares
+    n = 6
+    x = torch.eye(n).view(n, 1, 1, n)
+    mixed, lam = BatchMix('mixup', alpha=1.0)(x)
+    assert mixed.shape == x.shape and lam.shape == (n,)
+    assert bool((lam >= 0.5).all()) and bool((lam <= 1).all())
+    flat = mixed.view(n, n)
+    assert torch.allclose(flat.diagonal(), lam)
+    off = flat - torch.diag(flat.diagonal())
+    partner = off.argmax(1)
+    assert bool((partner != torch.arange(n)).all())
+    assert torch.allclose(off.sum(1), 1 - lam)
+    assert sorted(partner.tolist()) == list(range(n))  # a permutation
+    # prob: the unmixed images are unchanged with λ = 1
+    torch.manual_seed(1)
+    mixed, lam = BatchMix('mixup', prob=0.5)(torch.rand(64, 1, 4, 4))
+    assert 10 < int((lam == 1).sum()) < 54
+
+
+def test_cutmix_pastes_a_box_whose_area_is_one_minus_lambda():
+    from ssdkd_mm.models import BatchMix
+    torch.manual_seed(0)
+    n, h, w = 8, 16, 12
+    ids = torch.arange(1, n + 1, dtype=torch.float)
+    x = ids.view(n, 1, 1, 1).expand(n, 2, h, w).clone()
+    mixed, lam = BatchMix('cutmix', alpha=1.0)(x)
+    own = (mixed == ids.view(n, 1, 1, 1)).float().mean((1, 2, 3))
+    assert torch.allclose(own, lam)
+    assert bool((lam > 0).all())
+    for i in range(n):
+        other = mixed[i, 0][mixed[i, 0] != ids[i]]
+        if other.numel():  # one partner, in a rectangle
+            assert other.unique().numel() == 1 and other[0] != ids[i]
+            rows, cols = (mixed[i, 0] != ids[i]).nonzero(as_tuple=True)
+            area = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+            assert int(area) == other.numel()
+
+
+def test_batch_mix_rejects_bad_settings():
+    from ssdkd_mm.models import BatchMix
+    with pytest.raises(ValueError, match='mix.mode'):
+        BatchMix('blend')
+    with pytest.raises(ValueError, match='mix.alpha'):
+        BatchMix(alpha=0)
+    with pytest.raises(ValueError, match='mix.prob'):
+        BatchMix(prob=0)
+    x = torch.rand(1, 1, 4, 4)
+    assert torch.equal(BatchMix()(x)[0], x)  # nothing to mix with

@@ -359,8 +359,10 @@ class SSDKDDistillation(BaseAlgorithm):
                 x = self.normalize(views)
             else:
                 x01, idx, weights = self.replay.draw(n)
-                x = self.normalize(self.augment(
-                    x01.to(self.device, non_blocking=True)))
+                views = self.augment(x01.to(self.device, non_blocking=True))
+                if step.mix is not None:
+                    views, _ = step.mix(views)
+                x = self.normalize(views)
             weights = weights.to(self.device)
             raw_mean = self.replay.last_raw_weights
         if t_logits is None:

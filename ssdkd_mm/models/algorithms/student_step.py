@@ -4,8 +4,9 @@ from typing import Optional
 
 import torch
 
-from ..augment import BatchAugment
+from ..augment import BatchAugment, BatchMix
 from ..precision import check_autocast
+from . import settings
 
 
 class StudentStep:
@@ -38,6 +39,12 @@ class StudentStep:
             its entry's V views, and the teacher runs only the first time a
             view is used. 0 (off): a new view and a teacher forward on every
             draw. Defaults to 0.
+        mix (dict, optional): :class:`BatchMix` arguments (``mode``
+            ``'mixup'``/``'cutmix'``, ``alpha``, ``prob``): each augmented
+            view is mixed with another of the batch before teacher and
+            student see it; π of an entry is updated from the discrepancy on
+            its mixed view. Needs ``cached_views=0`` (the teacher must see the
+            mixture). ``None`` (off). Defaults to None.
     """
 
     def __init__(self,
@@ -50,8 +57,14 @@ class StudentStep:
                  cwd_tau: float = 4.0,
                  augment: Optional[dict] = None,
                  autocast: Optional[str] = None,
-                 cached_views: int = 0) -> None:
+                 cached_views: int = 0,
+                 mix: Optional[dict] = None) -> None:
         check_autocast(autocast, 'autocast')
+        if mix is not None and cached_views:
+            raise ValueError(
+                'mix needs cached_views=0: the teacher must see each '
+                'mixture, so its logits cannot come from the view cache; '
+                'set one of them off.')
         if isinstance(cached_views, bool) or not isinstance(
                 cached_views, int) or cached_views < 0:
             raise ValueError('cached_views must be an int >= 0 (0: off), '
@@ -77,6 +90,8 @@ class StudentStep:
                                                      hflip=True))
         self.autocast = autocast
         self.cached_views = cached_views
+        self.mix = None if mix is None else BatchMix(**settings.check_keys(
+            mix, settings.accepted(BatchMix), 'kd.mix'))
 
     def build_augment(self) -> BatchAugment:
         return BatchAugment(**self.augment_cfg)

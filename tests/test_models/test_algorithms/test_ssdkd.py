@@ -255,3 +255,44 @@ def test_cached_views_off_by_default_and_checked(tiny_alg):
     assert tiny_alg.replay.view_cache is None
     with pytest.raises(ValueError, match='cached_views'):
         MODELS.build(tiny_algorithm_cfg(kd=dict(cached_views=-1)))
+
+
+def test_kd_mix_makes_the_teacher_label_the_mixture():
+    torch.manual_seed(0)
+    alg = MODELS.build(tiny_algorithm_cfg(
+        kd=dict(mix=dict(mode='mixup', alpha=1.0))))
+    ow = build_optim(alg)
+    _step(alg, ow, distill=False, adv=False)
+    mix, made = alg.kd_step.mix, []
+
+    def recording_mix(views):
+        out = mix(views)
+        made.append((views.detach().clone(), out[0].detach().clone()))
+        return out
+
+    alg.kd_step.mix = recording_mix
+    seen = {'teacher': [], 'student': []}
+    hooks = [
+        m.register_forward_hook(
+            lambda mod, i, o, k=k: seen[k].append(i[0].detach().clone()))
+        for k, m in (('teacher', alg.teacher), ('student', alg.student))
+    ]
+    out = _step(alg, ow, synth=False)
+    for h in hooks:
+        h.remove()
+    assert torch.isfinite(out['loss_kd'])
+    (views, mixed), = made
+    assert not torch.allclose(mixed, views)  # something was mixed
+    # teacher and student both see the normalised mixture
+    for k in ('teacher', 'student'):
+        assert torch.allclose(seen[k][0], alg.normalize(mixed), atol=1e-6), k
+
+
+def test_kd_mix_checked():
+    with pytest.raises(ValueError, match='mix needs cached_views=0'):
+        MODELS.build(tiny_algorithm_cfg(
+            kd=dict(cached_views=2, mix=dict(mode='mixup'))))
+    with pytest.raises(KeyError, match='kd.mix'):
+        MODELS.build(tiny_algorithm_cfg(kd=dict(mix=dict(beta=1.0))))
+    with pytest.raises(ValueError, match='kd.mix.mode'):
+        MODELS.build(tiny_algorithm_cfg(kd=dict(mix=dict(mode='blend'))))
