@@ -37,6 +37,18 @@ Fixes (the C-numbers refer to ``research/mmrazor_internals.md`` §3):
     every other op raises ``ModuleNotFoundError`` saying how to install the
     full mmcv, which is also what mmseg's own ``try/except`` guards expect.
     No-op when ``mmcv._ext`` exists or mmcv is not installed.
+``config_scope``
+    ``Config.fromfile`` resolves ``pkg::path`` only for the packages in
+    mmengine's ``MODULE2PACKAGE`` table ("mmengine does not support to load
+    ssdkd_mm config"); ``ssdkd_mm`` is added, so a user's config can inherit
+    ``ssdkd_mm::ssdkd/_base_/ssdkd_cls.py`` (the file
+    ``ssdkd_mm/.mim/configs/ssdkd/_base_/ssdkd_cls.py`` of the installed
+    package). mmengine 0.10.7 finds an installed package's folder as
+    ``<distribution location>/<name>``, which does not exist for an editable
+    install (PEP 660: the location is site-packages, the code stays in the
+    checkout); the config loader then falls back to the folder Python imports
+    the package from (``importlib.util.find_spec``), for any package, and
+    logs once when it does. No-op for names mmengine already knows.
 """
 import importlib
 import importlib.machinery
@@ -65,7 +77,8 @@ from mmengine.logging import print_log
 
 __all__ = [
     'APPLIED', 'apply_compat_fixes', 'fix_mmrazor_quantization',
-    'fix_local_checkpoint_loading', 'fix_mmcv_ops', 'load_from_local_trusted',
+    'fix_local_checkpoint_loading', 'fix_mmcv_ops', 'fix_config_scope',
+    'load_from_local_trusted',
     'point_sample', 'sigmoid_focal_loss', 'MMCV_FULL_ADVICE'
 ]
 
@@ -73,6 +86,7 @@ APPLIED = {
     'mmrazor_quantization': False,
     'local_checkpoint_loading': False,
     'mmcv_ops': False,
+    'config_scope': False,
 }
 
 MMCV_FULL_ADVICE = ('install the full mmcv (MMCV_WITH_OPS=1 pip install '
@@ -91,6 +105,7 @@ def apply_compat_fixes() -> None:
     fix_mmrazor_quantization()
     fix_local_checkpoint_loading()
     fix_mmcv_ops()
+    fix_config_scope()
 
 
 # --------------------------------------------------------------------------
@@ -387,3 +402,39 @@ def fix_mmcv_ops() -> None:
         f'provides pure-PyTorch {" and ".join(_FALLBACK_OPS)} so mmseg '
         'imports; any other op raises ModuleNotFoundError. For those, '
         f'{MMCV_FULL_ADVICE}.', 'WARNING')
+
+
+# --------------------------------------------------------------------------
+# config scope: ``ssdkd_mm::`` in Config.fromfile
+# --------------------------------------------------------------------------
+_found_by_import = set()
+
+
+def installed_path(package: str) -> str:
+    """mmengine's ``get_installed_path``, falling back to the folder the
+    package is imported from when that path does not exist (an editable
+    install)."""
+    from mmengine.utils import get_installed_path
+    path = get_installed_path(package)
+    if osp.isdir(path):
+        return path
+    spec = importlib.util.find_spec(package.replace('-', '_'))
+    if spec is None or spec.origin is None:
+        return path
+    found = osp.dirname(spec.origin)
+    if package not in _found_by_import:
+        _found_by_import.add(package)
+        _log(f'{package} is installed in editable mode: its configs are '
+             f'read from {found}, where it is imported from (mmengine '
+             f'looked in {path}).')
+    return found
+
+
+def fix_config_scope() -> None:
+    """Let ``Config.fromfile`` resolve ``ssdkd_mm::`` (and the configs of
+    editable installs)."""
+    from mmengine.config import config as config_module
+    from mmengine.config import utils as config_utils
+    config_utils.MODULE2PACKAGE.setdefault('ssdkd_mm', 'ssdkd_mm')
+    config_module.get_installed_path = installed_path
+    APPLIED['config_scope'] = True
