@@ -154,8 +154,9 @@ def check_teacher_fits(cfg: Config) -> None:
         return
     from mmrazor.registry import MODELS
 
+    from ..models.cfg_path import resolve_model_cfg
     from ..models.teacher import load_teacher
-    load_teacher(MODELS.build(teacher), ckpt)
+    load_teacher(MODELS.build(resolve_model_cfg(teacher, 'teacher')), ckpt)
 
 
 def preflight(cfg: Config, loaders=('train_dataloader', 'val_dataloader',

@@ -22,13 +22,14 @@ from mmrazor.models.algorithms.base import BaseAlgorithm
 from mmrazor.registry import MODELS
 from ...replay import (PrioritizedReplay, PriorityRule, PrioritySampler,
                        ReplayBuffer, TeacherViewCache)
-from ..utils import unwrap
+from ..cfg_path import resolve_model_cfg
 from ..losses import ModulatingFunction, inverse_frequency
 from ..nonfinite import NonFiniteGuard
 from ..precision import autocast
 from ..synthesis import InversionSynthesizer
 from ..teacher import freeze, load_teacher
 from ..wrapper_keys import strip_wrapper_keys
+from ..utils import unwrap
 from . import settings
 from .student_step import StudentStep
 from .task_adapters import build_task_adapter
@@ -52,8 +53,11 @@ class SSDKDDistillation(BaseAlgorithm):
     never re-initialised by the Runner, always in eval mode.
 
     Args:
-        architecture (dict | BaseModel): The student.
-        teacher (dict | BaseModel): The teacher.
+        architecture (dict | BaseModel): The student: a model dict, or
+            ``dict(cfg_path=...)`` for the ``model`` of a config
+            (``'mmpretrain::…'``, ``'mmseg::…'`` or a local file; other keys
+            are merged into it).
+        teacher (dict | BaseModel): The teacher, the same way.
         generator (dict | nn.Module): The inversion generator.
         teacher_ckpt (str, optional): Local teacher checkpoint.
         teacher_ckpt_strict (bool): Strict loading. Defaults to True.
@@ -104,6 +108,8 @@ class SSDKDDistillation(BaseAlgorithm):
                  nonfinite_patience: int = 10,
                  data_preprocessor: Optional[Union[Dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        architecture = resolve_model_cfg(architecture, 'architecture')
+        teacher = resolve_model_cfg(teacher, 'teacher')
         super().__init__(architecture, data_preprocessor, init_cfg)
         # Settings first: a bad knob fails before the models are built.
         self.task = build_task_adapter(task, **(task_cfg or {}))

@@ -1,0 +1,165 @@
+"""A user's own short config: the ``ssdkd_mm::`` scope, the data-free bases,
+teachers and students by ``cfg_path``, and the completion step."""
+import os.path as osp
+import textwrap
+
+import pytest
+from mmengine.config import Config
+from test_configs import _write_cifar
+
+import ssdkd_mm  # noqa: F401
+from ssdkd_mm.engine.config import ConfigCompletionError, complete_config
+
+DATASET_KEYS = ('data_preprocessor', 'train_dataloader', 'val_dataloader',
+                'test_dataloader', 'val_evaluator', 'test_evaluator',
+                'train_pipeline', 'test_pipeline', 'val_pipeline',
+                'dataset_type', 'data_root')
+
+CIFAR_USER_CONFIG = """\
+_base_ = ['mmpretrain::_base_/datasets/cifar10_bs16.py',
+          'ssdkd_mm::ssdkd/_base_/ssdkd_cls.py']
+model = dict(
+    teacher=dict(cfg_path='mmpretrain::resnet/resnet34_8xb16_cifar10.py'),
+    architecture=dict(cfg_path='{student}'),
+    teacher_ckpt={ckpt!r})
+"""
+
+
+def _user_config(tmp_path, text, name='user.py'):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+@pytest.mark.parametrize('base', ['ssdkd_cls.py', 'ssdkd_seg.py'])
+def test_data_free_bases_load_by_scope_and_define_no_dataset_key(
+        tmp_path, base):
+    path = _user_config(
+        tmp_path, f"_base_ = ['ssdkd_mm::ssdkd/_base_/{base}']\n")
+    cfg = Config.fromfile(path)  # from a folder outside the repository
+    assert cfg.model.type == 'SSDKDDistillation'
+    assert cfg.runner_type == 'mmrazor.SSDKDRunner'
+    assert [k for k in DATASET_KEYS if k in cfg] == []
+
+
+def test_user_config_next_to_a_dataset_base_has_no_duplicate_keys(tmp_path):
+    path = _user_config(tmp_path, CIFAR_USER_CONFIG.format(
+        student='mmpretrain::resnet/resnet18_8xb16_cifar10.py', ckpt=None))
+    assert len(open(path).read().splitlines()) <= 15
+    cfg = Config.fromfile(path)
+    assert cfg.val_dataloader.dataset.type == 'CIFAR10'
+    assert cfg.train_dataloader.dataset.type == 'CIFAR10'  # not yet...
+    notes = complete_config(cfg, log=False)
+    # ...then data-free: the CIFAR training set is never read
+    ds = cfg.train_dataloader.dataset
+    assert ds.type == 'mmrazor.SSDKDPlaceholderDataset'
+    pre = cfg.model.data_preprocessor
+    assert pre.type == 'mmpretrain.ClsDataPreprocessor'
+    assert pre.mean == [125.307, 122.961, 113.8575] and pre.num_classes == 10
+    assert cfg.model.generator.img_size == 32 and cfg.model.generator.nc == 3
+    assert cfg.model.replay_buffer.capacity == 5000  # 10 % of 50k
+    warmup, max_iters = cfg.warmup_iters, cfg.train_cfg.max_iters
+    arch = cfg.param_scheduler.architecture[0]
+    assert (arch.begin, arch.end, arch.T_max) == (warmup, max_iters,
+                                                  max_iters - warmup)
+    assert cfg.param_scheduler.generator[0].end == max_iters
+    hooks = {h.type.split('.')[-1]: h for h in cfg.custom_hooks}
+    assert hooks['SSDKDInversionHook'].warmup_iters == warmup
+    assert hooks['SSDKDPrioritySamplerHook'].begin_iter == warmup
+    assert len(notes) == 5
+    # idempotent: a completed config (the work dir's copy) stays as it is
+    before = cfg.to_dict()
+    assert complete_config(cfg, log=False) == []
+    assert cfg.to_dict() == before
+
+
+def test_what_a_user_sets_is_kept_and_the_schedule_follows_max_iters(
+        tmp_path):
+    path = _user_config(tmp_path, CIFAR_USER_CONFIG.format(
+        student='mmpretrain::resnet/resnet18_8xb16_cifar10.py', ckpt=None)
+        + 'model.update(replay_buffer=dict(capacity=777))\n'
+        'warmup_iters = 5\ntrain_cfg = dict(max_iters=105)\n')
+    cfg = Config.fromfile(path)
+    complete_config(cfg, log=False)
+    assert cfg.model.replay_buffer.capacity == 777
+    arch = cfg.param_scheduler.architecture[0]
+    assert (arch.begin, arch.end, arch.T_max) == (5, 105, 100)
+
+
+def test_the_student_gets_the_teachers_classes(tmp_path):
+    # mmpretrain's ImageNet MobileNetV2 config (1000 classes) as the student
+    path = _user_config(tmp_path, CIFAR_USER_CONFIG.format(
+        student='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
+        ckpt=None))
+    cfg = Config.fromfile(path)
+    notes = complete_config(cfg, log=False)
+    assert cfg.model.architecture.head.num_classes == 10
+    assert any('1000' in n for n in notes)
+
+
+@pytest.mark.parametrize('change, match', [
+    ("train_dataloader = dict(dataset=dict(type='MyImages'))",
+     'model.replay_buffer.capacity'),
+    ("train_dataloader = dict(dataset=dict(type='MyImages', pipeline=[]))"
+     '\nmodel.update(replay_buffer=dict(capacity=100))\n'
+     'train_pipeline = []', 'img_size'),
+    ("custom_hooks = [dict(type='mmrazor.SSDKDInversionHook', "
+     'warmup_iters=7)]', 'two warm-ups'),
+    ('train_cfg = dict(max_iters=10)\nwarmup_iters = 10', 'below'),
+])
+def test_what_cannot_be_derived_is_asked_for_by_name(tmp_path, change,
+                                                      match):
+    path = _user_config(tmp_path, CIFAR_USER_CONFIG.format(
+        student='mmpretrain::resnet/resnet18_8xb16_cifar10.py', ckpt=None)
+        + change + '\n')
+    cfg = Config.fromfile(path)
+    with pytest.raises(ConfigCompletionError, match=match):
+        complete_config(cfg, log=False)
+
+
+def test_pretrained_downloads_are_refused():
+    from ssdkd_mm.models.cfg_path import resolve_model_cfg
+    with pytest.raises(ValueError, match='teacher_ckpt'):
+        resolve_model_cfg(dict(
+            cfg_path='mmpretrain::resnet/resnet34_8xb16_cifar10.py',
+            pretrained=True), 'teacher')
+    with pytest.raises(FileNotFoundError, match='cfg_path'):
+        resolve_model_cfg(dict(cfg_path='no/such/config.py'))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('student', [
+    'mmpretrain::resnet/resnet18_8xb16_cifar10.py',
+    'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
+])
+def test_short_user_config_trains_with_the_runner_type(tmp_path, monkeypatch,
+                                                       student):
+    from mmengine.registry import RUNNERS
+    from mmpretrain.datasets import CIFAR10
+    monkeypatch.setattr(CIFAR10, '_check_integrity', lambda self: True)
+    path = _user_config(tmp_path, CIFAR_USER_CONFIG.format(
+        student=student, ckpt=None))
+    cfg = Config.fromfile(path)
+    # tiny sizes; everything else comes from the bases and the completion
+    cfg.merge_from_dict({
+        'model.inversion.synth_batch_size': 8, 'model.kd.batch_size': 4,
+        'model.replay_buffer.capacity': 16, 'warmup_iters': 1,
+        'train_cfg.max_iters': 3, 'train_cfg.val_interval': 3,
+        'default_hooks.checkpoint.interval': 3,
+        'work_dir': str(tmp_path / 'work')})
+    cfg.custom_hooks[0].synth_interval = 1
+    for loader in ('val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = _write_cifar(str(tmp_path),
+                                                     'cifar10')
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+    runner = RUNNERS.build(cfg)
+    runner.train()
+    assert runner.model.kd_steps == 2 and len(runner.model.buffer) == 16
+    assert runner.model.num_classes == 10
+    # the work dir's config is the completed one: it runs as it is
+    dumped = Config.fromfile(osp.join(runner.work_dir,
+                                      osp.basename(path)))
+    assert dumped.train_dataloader.dataset.type == (
+        'mmrazor.SSDKDPlaceholderDataset')
+    assert dumped.model.generator.img_size == 32
