@@ -48,7 +48,7 @@ Fixes (the C-numbers refer to ``research/mmrazor_internals.md`` §3):
     install (PEP 660: the location is site-packages, the code stays in the
     checkout); the config loader then falls back to the folder Python imports
     the package from (``importlib.util.find_spec``), for any package, and
-    logs once when it does. No-op for names mmengine already knows.
+    logs once when it does. Logs one line when the scope is registered.
 """
 import importlib
 import importlib.machinery
@@ -435,6 +435,10 @@ def fix_config_scope() -> None:
     editable installs)."""
     from mmengine.config import config as config_module
     from mmengine.config import utils as config_utils
+    if APPLIED['config_scope'] is True:
+        return
     config_utils.MODULE2PACKAGE.setdefault('ssdkd_mm', 'ssdkd_mm')
     config_module.get_installed_path = installed_path
     APPLIED['config_scope'] = True
+    _log("configs can inherit 'ssdkd_mm::<path under configs/>' (e.g. "
+         "ssdkd_mm::ssdkd/_base_/ssdkd_cls.py).")

@@ -280,3 +280,42 @@ def test_known_import_warnings_are_silenced_once_ssdkd_mm_is_imported():
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'pkg_resources is deprecated' not in out.stderr
     assert 'MultiScaleDeformableAttention' not in out.stderr
+
+
+# ------------------------------------------------------- config scope -----
+def test_config_scope_resolves_ssdkd_mm_bases_from_any_folder(tmp_path):
+    from mmengine.config import Config
+    from mmengine.config.utils import MODULE2PACKAGE
+    assert compat.APPLIED['config_scope'] is True
+    assert MODULE2PACKAGE['ssdkd_mm'] == 'ssdkd_mm'
+    user = tmp_path / 'user.py'
+    user.write_text(
+        "_base_ = ['ssdkd_mm::ssdkd/_base_/ssdkd_runtime.py']\n")
+    cfg = Config.fromfile(str(user))
+    assert cfg.val_cfg.type == 'mmrazor.SSDKDValLoop'
+    # built in the scope mmengine gives a `ssdkd_mm::` base: no fallback
+    from mmengine.registry import LOOPS
+    assert cfg.val_cfg._scope_ == 'ssdkd_mm'
+    from ssdkd_mm.registry import SCOPE_REGISTRIES
+    assert SCOPE_REGISTRIES['LOOPS'].get(
+        'mmrazor.SSDKDValLoop').__name__ == 'SSDKDValLoop'
+    assert LOOPS.get('IterBasedTrainLoop') is SCOPE_REGISTRIES['LOOPS'].get(
+        'IterBasedTrainLoop')
+
+
+def test_installed_path_falls_back_to_the_imported_folder(monkeypatch):
+    """An editable install: mmengine's path (the distribution location plus
+    the name) does not exist; the folder Python imports from does."""
+    import mmengine.utils
+    monkeypatch.setattr(mmengine.utils, 'get_installed_path',
+                        lambda package: '/nonexistent/site-packages/' +
+                        package)
+    monkeypatch.setattr(compat, '_found_by_import', set())
+    logged = []
+    monkeypatch.setattr(compat, '_log', lambda msg, level='INFO':
+                        logged.append(msg))
+    path = compat.installed_path('ssdkd_mm')
+    assert path == osp.dirname(osp.abspath(compat.__file__))
+    assert osp.isdir(osp.join(path, '.mim', 'configs', 'ssdkd'))
+    compat.installed_path('ssdkd_mm')
+    assert len(logged) == 1 and 'editable' in logged[0]
