@@ -32,11 +32,11 @@ CONFIG = osp.join(ROOT, 'configs/ssdkd/ssdkd_resnet34_resnet18_fmnist.py')
 def run_reference(work_dir: str) -> dict:
     """The pinned run; returns what the reference file holds."""
     import ssdkd_mm  # noqa: F401
-    from mmengine.config import Config
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
 
-    cfg = Config.fromfile(CONFIG)
+    from ssdkd_mm.engine.config import load_config
+    cfg = load_config(CONFIG, log=False)
     cfg.work_dir = work_dir
     cfg.model.teacher_ckpt = None  # seeded random teacher
     cfg.model.channels_last = False

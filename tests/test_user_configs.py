@@ -163,3 +163,71 @@ def test_short_user_config_trains_with_the_runner_type(tmp_path, monkeypatch,
     assert dumped.train_dataloader.dataset.type == (
         'mmrazor.SSDKDPlaceholderDataset')
     assert dumped.model.generator.img_size == 32
+
+
+SEG_USER_CONFIG = """\
+_base_ = ['mmseg::_base_/datasets/pascal_voc12.py',
+          'ssdkd_mm::ssdkd/_base_/ssdkd_seg.py']
+model = dict(
+    teacher=dict(cfg_path='mmseg::deeplabv3/'
+                 'deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py'),
+    architecture=dict(cfg_path='ssdkd_mm::voc/'
+                      'deeplabv3_mbv2-d8_4xb4-20k_voc12aug-512x512.py'),
+    teacher_ckpt=None,
+    replay_buffer=dict(capacity=1000))
+"""
+
+
+def test_short_seg_user_config_completes_from_mmseg_configs(tmp_path):
+    path = _user_config(tmp_path, SEG_USER_CONFIG)
+    assert len(open(path).read().splitlines()) <= 15
+    cfg = Config.fromfile(path)
+    assert [k for k in DATASET_KEYS if k in cfg and k not in (
+        'train_dataloader', 'val_dataloader', 'test_dataloader',
+        'val_evaluator', 'test_evaluator', 'train_pipeline',
+        'test_pipeline', 'dataset_type', 'data_root')] == []
+    complete_config(cfg, log=False)
+    pre = cfg.model.data_preprocessor
+    assert pre.type == 'mmseg.SegDataPreProcessor'
+    assert pre.mean == [123.675, 116.28, 103.53]
+    assert cfg.model.generator.img_size == 512  # the crop
+    assert cfg.model.generator.nc == 3
+    assert cfg.model.teacher.pretrained is None  # nothing downloaded
+    assert cfg.train_dataloader.dataset.type == (
+        'mmrazor.SSDKDPlaceholderDataset')
+
+
+@pytest.mark.e2e
+def test_short_seg_user_config_trains(tmp_path):
+    import numpy as np
+    from mmengine.registry import RUNNERS
+    from test_seg_configs import write_voc
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(2):
+        label = np.zeros((48, 64), np.uint8)
+        label[10:30, 20:50] = 1 + i
+        images.append((f'img{i}', rng.integers(0, 255, (48, 64, 3),
+                                               dtype=np.uint8), label))
+    voc = write_voc(str(tmp_path), images)
+    path = _user_config(tmp_path, SEG_USER_CONFIG + 'img_size = 64\n')
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({
+        'model.generator.ngf': 8, 'model.inversion.synth_batch_size': 2,
+        'model.kd.batch_size': 2, 'model.kd.augment.crop_padding': 4,
+        'model.replay_buffer.capacity': 4, 'warmup_iters': 1,
+        'train_cfg.max_iters': 3, 'train_cfg.val_interval': 3,
+        'default_hooks.checkpoint.interval': 3,
+        'work_dir': str(tmp_path / 'work')})
+    cfg.custom_hooks[0].synth_interval = 2
+    for loader in ('val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = voc
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+        cfg[loader].dataset.pipeline[1].scale = (96, 64)
+    runner = RUNNERS.build(cfg)
+    runner.train()
+    alg = runner.model
+    assert alg.kd_steps >= 1 and alg.num_classes == 21
+    assert alg.generator.img_shape == (3, 64, 64)
+    assert 'teacher.mIoU' in runner.val_loop.teacher_metrics

@@ -8,6 +8,8 @@ import ssdkd_mm  # noqa: F401  (compatibility fixes + registration first)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from ssdkd_mm.engine.config import load_config
+
 from ssdkd_mm.utils import preflight, register_all_modules
 
 
@@ -34,7 +36,7 @@ def parse_args():
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

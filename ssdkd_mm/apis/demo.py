@@ -16,6 +16,7 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
+from ..engine.config import load_config
 from .common import SSDKD_CFG, config_path, fit_to_budget, set_data_root
 from .methods import FAST_SWITCHES, NOISE_INPUT
 
@@ -119,7 +120,7 @@ def distill(variant: str, teacher_ckpt: str, work_dir: str, data_root: str,
     algorithm, for ``minutes`` of training-loop time (``None``/0: the
     config's ``max_iters``)."""
     from ssdkd_mm.apis.extract import extract_student
-    cfg = Config.fromfile(config_path(TASKS[task]['ssdkd_cfg']))
+    cfg = load_config(config_path(TASKS[task]['ssdkd_cfg']), log=False)
     cfg.merge_from_dict(VARIANTS[variant])
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -58,11 +58,12 @@ def measure(precision: str, device: str = 'cuda', batch: int = 256,
     """One synthesis round and one KD step of ``SSDKDDistillation`` in
     ``precision`` (``'fp32'`` or ``'bf16+cl'``)."""
     import torch
-    from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
 
     from ssdkd_mm.registry import MODELS
-    cfg = Config.fromfile(config_path(CFG))
+
+    from ..engine.config import load_config
+    cfg = load_config(config_path(CFG), log=False)
     cfg.model.teacher_ckpt = None  # random weights
     cfg.model.inversion.synth_batch_size = batch
     cfg.model.kd.batch_size = batch

@@ -20,9 +20,9 @@ from typing import Dict, List
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.hooks import Hook
 
+from ..engine.config import load_config
 from ..models.precision import autocast
 from .common import SSDKD_CFG, config_path
 from .common import set_data_root
@@ -285,7 +285,7 @@ def measure_overhead(teacher_ckpt: str, data_root: str, work_dir: str,
     from mmengine.runner import Runner
 
     from ..models.utils import unwrap
-    cfg = Config.fromfile(config_path(SSDKD_CFG))
+    cfg = load_config(config_path(SSDKD_CFG), log=False)
     cfg.model.teacher_ckpt = teacher_ckpt
     set_data_root(cfg, data_root)
     synth_iters = warmup + n_synth

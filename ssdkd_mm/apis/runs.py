@@ -8,6 +8,8 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..engine.config import load_config
+
 from .common import SSDKD_CFG, config_path, fit_to_budget, set_data_root
 from .methods import METHODS
 
@@ -20,7 +22,7 @@ def build_config(method: str, teacher_ckpt: str, data_root: str,
     ``points_s``."""
     m = METHODS[method]
     if m['family'] == 'ssdkd':
-        cfg = Config.fromfile(config_path(SSDKD_CFG))
+        cfg = load_config(config_path(SSDKD_CFG), log=False)
         cfg.merge_from_dict(m['options'])
         cfg.model.teacher_ckpt = teacher_ckpt
         warmup = cfg.warmup_iters
@@ -30,7 +32,7 @@ def build_config(method: str, teacher_ckpt: str, data_root: str,
                 h['eval_teacher'] = False
         calibrate = 50
     else:
-        cfg = Config.fromfile(config_path(m['config']))
+        cfg = load_config(config_path(m['config']), log=False)
         cfg.model.teachers.res34.ckpt_path = teacher_ckpt
         warmup = 0
         # ZSKT/DFAD iterations hold 5-10 student steps: calibrate sooner.

@@ -12,8 +12,9 @@ ordinary config, to edit and run again):
 * ``train_dataloader`` → the data-free placeholder (training reads no image;
   the dataset base's training set is only looked at for its size and image
   size);
-* ``model.data_preprocessor`` (type, mean, std, …) from the teacher config's
-  or the dataset base's ``data_preprocessor``, taken once;
+* ``model.data_preprocessor`` (type, mean, std, …) from the dataset base's
+  ``data_preprocessor``, else from the teacher config's (mmseg keeps it in
+  the model), taken once;
 * ``model.generator.img_size`` / ``nc``: from the config's ``img_size``, a
   crop or resize of the pipelines, or the dataset type; ``nc`` from the
   mean's length;
@@ -24,9 +25,11 @@ ordinary config, to edit and run again):
   schedulers' ``begin``/``end``/``T_max``, the inversion hook's
   ``warmup_iters`` and the sampler hook's ``begin_iter``.
 
-:class:`SSDKDRunner` (``runner_type`` of the bases) applies it, so
-``tools/train.py``, mmpretrain's and mmseg's own ``tools/train.py`` and
-``mim train`` all run these configs.
+:class:`SSDKDRunner` (``runner_type`` of the bases) applies it, so any
+``tools/train.py`` that builds ``runner_type`` runs these configs; a config
+that inherits ``ssdkd_mm::…`` needs ``import ssdkd_mm`` before it is read
+(ours and ``mim train ssdkd_mm`` do that; mmengine resolves ``_base_``
+before ``custom_imports``).
 """
 import copy
 import os.path as osp
@@ -35,9 +38,10 @@ from typing import Dict, List, Optional, Tuple
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from ..models.cfg_path import load_model_config
+from ..models.cfg_path import load_model_config, resolve_model_cfg
 
-__all__ = ['complete_config', 'ConfigCompletionError', 'PLACEHOLDER_LOADER',
+__all__ = ['complete_config', 'load_config', 'ConfigCompletionError',
+           'PLACEHOLDER_LOADER',
            'TRAIN_SET_SIZES', 'IMAGE_SIZES', 'BUFFER_FRACTION']
 
 #: The data-free training loader: one empty item per iteration (the
@@ -112,6 +116,13 @@ def _model_source(model_cfg) -> Tuple[Optional[dict], Optional[Config]]:
     if extra:
         model = Config._merge_a_into_b(ConfigDict(extra), model)
     return model, cfg
+
+
+def _pretrained_init(part) -> bool:
+    init = (part or {}).get('init_cfg') if isinstance(part, dict) else None
+    inits = init if isinstance(init, (list, tuple)) else [init]
+    return any(isinstance(i, dict) and i.get('type') == 'Pretrained'
+               for i in inits)
 
 
 def _head_classes(model: Optional[dict], task: str) -> Optional[int]:
@@ -232,6 +243,19 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
             'model.teacher must be set: a model dict or '
             "dict(cfg_path='mmpretrain::…' or a local config file)")
 
+    # -- the teacher's weights all come from teacher_ckpt: nothing to
+    # download for its initialisation (mmseg configs name ImageNet weights)
+    if teacher.get('pretrained') or _pretrained_init(
+            teacher.get('backbone')):
+        # a cfg_path entry's own `pretrained` is mmrazor's download flag:
+        # the teacher becomes its resolved model dict
+        teacher = model.teacher = resolve_model_cfg(model.teacher, 'teacher')
+        teacher['pretrained'] = None
+        if _pretrained_init(teacher.get('backbone')):
+            teacher.backbone.init_cfg = None
+        notes.append('teacher: no pretrained initialisation (teacher_ckpt '
+                     'holds its weights)')
+
     # -- the training set: looked at, never read -------------------------
     train_ds = _loader_dataset(cfg.get('train_dataloader'))
     data_free = _type_name(train_ds) == 'SSDKDPlaceholderDataset'
@@ -249,13 +273,13 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     # -- normalisation, taken once ----------------------------------------
     preproc = model.get('data_preprocessor')
     if not preproc:
-        source, where = None, ''
-        if teacher_cfg is not None:
+        # the dataset base's (the data the val set is read with), else the
+        # teacher config's (mmseg keeps it in the model)
+        source, where = cfg.get('data_preprocessor'), 'data_preprocessor'
+        if (not source or 'mean' not in source) and teacher_cfg is not None:
             source = (teacher_cfg.model.get('data_preprocessor')
                       or teacher_cfg.get('data_preprocessor'))
             where = "the teacher config's data_preprocessor"
-        if not source and cfg.get('data_preprocessor'):
-            source, where = cfg.data_preprocessor, 'data_preprocessor'
         if not source or 'mean' not in source:
             raise ConfigCompletionError(
                 'cannot tell the teacher\'s input normalisation: set '
@@ -275,14 +299,6 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
                 preproc.setdefault('num_classes', n)
         model.data_preprocessor = preproc
         notes.append(f'model.data_preprocessor from {where}')
-    if (cfg.get('data_preprocessor') and preproc.get('mean') is not None
-            and cfg.data_preprocessor.get('mean') is not None
-            and list(cfg.data_preprocessor.mean) != list(preproc.mean)):
-        print_log(
-            '[ssdkd_mm] the dataset base normalises with mean '
-            f'{list(cfg.data_preprocessor.mean)}, the teacher with '
-            f'{list(preproc.mean)}; SSD-KD uses the teacher\'s '
-            '(model.data_preprocessor).', logger='current', level=30)
 
     # -- the generator's image -------------------------------------------
     gen = model.get('generator')
@@ -343,3 +359,11 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
         print_log('[ssdkd_mm] config completed: ' + '; '.join(notes) + '.',
                   logger='current')
     return notes
+
+
+def load_config(path: str, log: bool = True) -> Config:
+    """``Config.fromfile(path)`` completed by :func:`complete_config`: the
+    config exactly as :class:`SSDKDRunner` will run it."""
+    cfg = Config.fromfile(path)
+    complete_config(cfg, log=log)
+    return cfg

@@ -164,11 +164,11 @@ def test_benchmark_end_to_end_tiny(tmp_path):
     """Two methods (SSD-KD and mmrazor's DFAD), one seed, a 2-second budget,
     generated data and a random teacher: every output is written."""
     from ssdkd_mm.apis.demo import TASKS, config_path
-    from mmengine.config import Config
+    from ssdkd_mm.engine.config import load_config
     data = write_idx_set(str(tmp_path / 'fmnist'), n_train=20, n_test=40)
     tdir = tmp_path / 'teacher'
     tdir.mkdir()
-    cfg = Config.fromfile(config_path(TASKS['cls']['ssdkd_cfg']))
+    cfg = load_config(config_path(TASKS['cls']['ssdkd_cfg']), log=False)
     torch.manual_seed(0)
     teacher = MODELS.build(cfg.model.teacher)
     torch.save(dict(state_dict=teacher.state_dict()), tdir / 'teacher.pth')

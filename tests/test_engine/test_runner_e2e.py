@@ -7,16 +7,17 @@ import pytest
 import torch
 from _fmnist_fake import write_idx_set
 from conftest import ROOT
-from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmrazor.registry import MODELS
+
+from ssdkd_mm.engine.config import load_config
 
 CONFIG = osp.join(ROOT, 'configs/ssdkd/ssdkd_resnet34_resnet18_fmnist.py')
 
 
 def small_cfg(tmp_path, max_iters=6, stop_at=None):
-    cfg = Config.fromfile(CONFIG)
+    cfg = load_config(CONFIG, log=False)
     data_root = write_idx_set(str(tmp_path / 'fmnist'))
     for loader in ('val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root

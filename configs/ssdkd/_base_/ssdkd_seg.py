@@ -18,8 +18,8 @@
 # else the crop), the buffer (10 % of the training set when the dataset type
 # tells its size, else set model.replay_buffer.capacity) and the schedules
 # from train_cfg.max_iters and warmup_iters.
+# (no custom_imports: whoever resolves `ssdkd_mm::` has imported ssdkd_mm)
 _base_ = ['./ssdkd_seg_runtime.py']
-custom_imports = dict(imports=['ssdkd_mm'], allow_failed_imports=False)
 runner_type = 'mmrazor.SSDKDRunner'
 
 warmup_iters = 50  # synthesis-only rounds that seed the buffer

@@ -21,7 +21,7 @@ default_hooks = dict(
         max_keep_ckpts=2,
         save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='mmseg.SegVisualizationHook'))
 log_processor = dict(by_epoch=False)
 model_wrapper_cfg = dict(
     type='MMSeparateDistributedDataParallel',
