@@ -231,3 +231,30 @@ def test_short_seg_user_config_trains(tmp_path):
     assert alg.kd_steps >= 1 and alg.num_classes == 21
     assert alg.generator.img_shape == (3, 64, 64)
     assert 'teacher.mIoU' in runner.val_loop.teacher_metrics
+
+
+def test_an_explicit_config_without_top_level_warmup_keeps_its_hooks():
+    """Regression: a config that sets the hook's warmup_iters itself and no
+    top-level warmup_iters (tests/_tiny_ssdkd.py) was refused as having
+    two warm-ups."""
+    cfg = Config(dict(
+        model=dict(type='mmrazor.SSDKDDistillation',
+                   teacher=dict(type='ImageClassifier',
+                                head=dict(num_classes=10)),
+                   architecture=dict(type='ImageClassifier',
+                                     head=dict(num_classes=10)),
+                   data_preprocessor=dict(mean=[0.], std=[1.]),
+                   generator=dict(img_size=8, nc=1),
+                   replay_buffer=dict(capacity=8)),
+        train_dataloader=dict(dataset=dict(
+            type='mmrazor.SSDKDPlaceholderDataset')),
+        train_cfg=dict(max_iters=6),
+        param_scheduler=dict(architecture=[dict(
+            type='CosineAnnealingLR', by_epoch=False)]),
+        custom_hooks=[dict(type='mmrazor.SSDKDInversionHook',
+                           warmup_iters=2),
+                      dict(type='mmrazor.SSDKDPrioritySamplerHook')]))
+    complete_config(cfg, log=False)
+    assert cfg.custom_hooks[1].begin_iter == 2
+    arch = cfg.param_scheduler.architecture[0]
+    assert (arch.begin, arch.end, arch.T_max) == (2, 6, 4)

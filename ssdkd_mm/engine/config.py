@@ -180,7 +180,11 @@ def _fill_schedule(cfg: Config, notes: List[str]) -> None:
         raise ConfigCompletionError(
             'train_cfg.max_iters must be set (an int >= 1, the length of the '
             'whole run: warm-up rounds plus student steps)')
-    warmup = cfg.get('warmup_iters', 0)
+    hook_warmups = [h.get('warmup_iters') for h in cfg.get('custom_hooks')
+                    or [] if _type_name(h) == 'SSDKDInversionHook']
+    # the top-level warmup_iters, else an explicit config's hook value
+    warmup = cfg.get('warmup_iters', next(
+        (w for w in hook_warmups if w is not None), 0))
     filled = 0
     for hook in cfg.get('custom_hooks') or []:
         name = _type_name(hook)
