@@ -25,6 +25,14 @@ model = dict(
 """
 
 
+def _eval_on(cfg, data_root):
+    """Val and test sets from ``data_root``, read in this process."""
+    for loader in ('val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+
+
 def _user_config(tmp_path, text, name='user.py'):
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
@@ -148,11 +156,7 @@ def test_short_user_config_trains_with_the_runner_type(tmp_path, monkeypatch,
         'default_hooks.checkpoint.interval': 3,
         'work_dir': str(tmp_path / 'work')})
     cfg.custom_hooks[0].synth_interval = 1
-    for loader in ('val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = _write_cifar(str(tmp_path),
-                                                     'cifar10')
-        cfg[loader].num_workers = 0
-        cfg[loader].persistent_workers = False
+    _eval_on(cfg, _write_cifar(str(tmp_path), 'cifar10'))
     runner = RUNNERS.build(cfg)
     runner.train()
     assert runner.model.kd_steps == 2 and len(runner.model.buffer) == 16
@@ -212,10 +216,8 @@ def test_short_seg_user_config_trains(tmp_path):
         'default_hooks.checkpoint.interval': 3,
         'work_dir': str(tmp_path / 'work')})
     cfg.custom_hooks[0].synth_interval = 2
+    _eval_on(cfg, voc)
     for loader in ('val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = voc
-        cfg[loader].num_workers = 0
-        cfg[loader].persistent_workers = False
         cfg[loader].dataset.pipeline[1].scale = (96, 64)
     runner = RUNNERS.build(cfg)
     runner.train()

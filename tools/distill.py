@@ -17,6 +17,7 @@ Fashion-MNIST one). The written config is an ordinary config: edit it and
 rerun it with ``python tools/train.py WORK_DIR/ssdkd_distill.py``.
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import sys
@@ -26,7 +27,8 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 
 from ssdkd_mm.apis.common import fit_to_budget
-from ssdkd_mm.engine.config import ConfigCompletionError, complete_config
+from ssdkd_mm.engine.config import (ConfigCompletionError, complete_config,
+                                    is_ssdkd)
 from ssdkd_mm.models.cfg_path import load_model_config
 from ssdkd_mm.utils import preflight, register_all_modules
 
@@ -105,19 +107,13 @@ def build_config(args) -> Config:
     recipe = args.recipe or f'ssdkd_mm::ssdkd/_base_/ssdkd_{task}.py'
     cfg = Config.fromfile(
         recipe if '::' not in recipe else Config._get_cfg_path(recipe, '')[0])
-    if str(cfg.get('model', {}).get('type', '')).split('.')[-1] != (
-            'SSDKDDistillation'):
+    if not is_ssdkd(cfg):
         raise KeyError(f'--recipe {recipe!r} is not an SSD-KD config')
     # the recipe's knobs, the teacher's data, the user's models
-    for key in DATA_KEYS:
+    for key in DATA_KEYS + ('train_pipeline', 'test_pipeline', 'img_size'):
         cfg.pop(key, None)
         if key in teacher_cfg:
-            cfg[key] = ConfigDict(teacher_cfg[key].to_dict() if hasattr(
-                teacher_cfg[key], 'to_dict') else teacher_cfg[key])
-    for key in ('train_pipeline', 'test_pipeline', 'img_size'):
-        cfg.pop(key, None)
-        if key in teacher_cfg:
-            cfg[key] = teacher_cfg[key]
+            cfg[key] = copy.deepcopy(teacher_cfg[key])
     model = cfg.model
     model.task = task
     model.teacher = ConfigDict(cfg_path=_config_ref(args.teacher_config))
@@ -154,7 +150,7 @@ def main(argv=None):
     register_all_modules(init_default_scope=False)
     try:
         cfg = build_config(args)
-    except (ConfigCompletionError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError) as e:
         msg = str(e).strip('"\'')
         hint = next((f' (tools/distill.py: {flag})'
                      for key, flag in FLAG_HINTS.items() if key in msg), '')

@@ -10,7 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ssdkd_mm.engine.config import ConfigCompletionError, complete_config
+from ssdkd_mm.engine.config import complete_config
 from ssdkd_mm.engine.resume import ResumeError, resolve_resume
 from ssdkd_mm.utils import preflight, register_all_modules
 from ssdkd_mm.utils.dist_env import setup_cpu_dist
@@ -76,7 +76,7 @@ def main():
 
     try:  # an SSD-KD config: what it leaves unset is derived (and logged)
         complete_config(cfg)
-    except (ConfigCompletionError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError) as e:
         raise SystemExit(f'error: {e}')
     try:  # missing or mismatched teacher checkpoint, missing dataset:
         preflight(cfg, teacher=True)  # say so before building anything

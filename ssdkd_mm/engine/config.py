@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Tuple
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from ..models.cfg_path import load_model_config, resolve_model_cfg
+from ..models.cfg_path import resolve_model_entry
 
 __all__ = ['complete_config', 'load_config', 'ConfigCompletionError',
            'PLACEHOLDER_LOADER',
@@ -102,22 +102,6 @@ def _loader_dataset(loader: Optional[dict]) -> Optional[dict]:
     return ds if isinstance(ds, dict) else None
 
 
-def _model_source(model_cfg) -> Tuple[Optional[dict], Optional[Config]]:
-    """``(model dict, its config)`` of a teacher/student entry; a
-    ``cfg_path`` entry is read (not built), with its extra keys merged."""
-    if not isinstance(model_cfg, dict):
-        return None, None
-    if 'cfg_path' not in model_cfg:
-        return model_cfg, None
-    cfg, _ = load_model_config(model_cfg['cfg_path'])
-    model = copy.deepcopy(cfg.model)
-    extra = {k: v for k, v in model_cfg.items()
-             if k not in ('cfg_path', 'pretrained')}
-    if extra:
-        model = Config._merge_a_into_b(ConfigDict(extra), model)
-    return model, cfg
-
-
 def _pretrained_init(part) -> bool:
     init = (part or {}).get('init_cfg') if isinstance(part, dict) else None
     inits = init if isinstance(init, (list, tuple)) else [init]
@@ -126,7 +110,7 @@ def _pretrained_init(part) -> bool:
 
 
 def _head_classes(model: Optional[dict], task: str) -> Optional[int]:
-    if not model:
+    if not isinstance(model, dict):
         return None
     head = model.get('decode_head' if task == 'seg' else 'head') or {}
     if isinstance(head, (list, tuple)):  # cascade decode heads
@@ -240,9 +224,11 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     task = model.get('task', 'cls')
     notes: List[str] = []
 
-    teacher, teacher_cfg = _model_source(model.get('teacher'))
-    student, _ = _model_source(model.get('architecture'))
-    if teacher is None:
+    teacher, teacher_cfg = resolve_model_entry(model.get('teacher'),
+                                               'teacher')
+    student, _ = resolve_model_entry(model.get('architecture'),
+                                     'architecture')
+    if not isinstance(teacher, dict):
         raise ConfigCompletionError(
             'model.teacher must be set: a model dict or '
             "dict(cfg_path='mmpretrain::…' or a local config file)")
@@ -253,7 +239,7 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
             teacher.get('backbone')):
         # a cfg_path entry's own `pretrained` is mmrazor's download flag:
         # the teacher becomes its resolved model dict
-        teacher = model.teacher = resolve_model_cfg(model.teacher, 'teacher')
+        model.teacher = teacher
         teacher['pretrained'] = None
         if _pretrained_init(teacher.get('backbone')):
             teacher.backbone.init_cfg = None

@@ -187,6 +187,8 @@ class BatchMix:
         if not 0 < prob <= 1:
             raise ValueError(f'mix.prob must be in (0, 1], got {prob!r}')
         self.mode, self.alpha, self.prob = mode, float(alpha), float(prob)
+        self._beta = torch.distributions.Beta(
+            torch.tensor(self.alpha), torch.tensor(self.alpha))
 
     def __call__(self, x: torch.Tensor):
         """``(mixed, lam)``: the mixed (N, C, H, W) batch and the share λ_i
@@ -194,9 +196,7 @@ class BatchMix:
         n, _, h, w = x.shape
         if n < 2:
             return x, x.new_ones(n)
-        beta = torch.distributions.Beta(
-            torch.tensor(self.alpha), torch.tensor(self.alpha))
-        lam = beta.sample((n,)).to(x.device)
+        lam = self._beta.sample((n,)).to(x.device)
         lam = torch.maximum(lam, 1 - lam)
         lam = torch.where(torch.rand(n, device=x.device) < self.prob, lam,
                           torch.ones_like(lam))

@@ -39,8 +39,16 @@ def resolve_model_cfg(model, role: str = 'model'):
     (``_scope_`` set to its scope, the other keys merged in); anything else
     is returned as it is. ``pretrained=True`` is refused: checkpoints are
     strict local files here (``model.teacher_ckpt``)."""
+    return resolve_model_entry(model, role)[0]
+
+
+def resolve_model_entry(model, role: str = 'model'
+                        ) -> Tuple[object, Optional[Config]]:
+    """``(resolved model, the config it came from)``: like
+    :func:`resolve_model_cfg`, with the config (``None`` for an entry
+    without ``cfg_path``)."""
     if not isinstance(model, dict) or 'cfg_path' not in model:
-        return model
+        return model, None
     extra = dict(model)
     cfg_path = extra.pop('cfg_path')
     if extra.pop('pretrained', False):
@@ -56,4 +64,4 @@ def resolve_model_cfg(model, role: str = 'model'):
         resolved['_scope_'] = scope
     if extra:
         resolved = Config._merge_a_into_b(ConfigDict(extra), resolved)
-    return resolved
+    return resolved, cfg
