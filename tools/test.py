@@ -5,7 +5,7 @@ import os
 import os.path as osp
 
 import ssdkd_mm  # noqa: F401  (compatibility fixes + registration first)
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from ssdkd_mm.engine.config import load_config

@@ -32,8 +32,7 @@ that inherits ``ssdkd_mm::…`` needs ``import ssdkd_mm`` before it is read
 before ``custom_imports``).
 """
 import copy
-import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
