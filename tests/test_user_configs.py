@@ -4,8 +4,8 @@ import os.path as osp
 import textwrap
 
 import pytest
+from _cifar_fake import write_cifar
 from mmengine.config import Config
-from test_configs import _write_cifar
 
 import ssdkd_mm  # noqa: F401
 from ssdkd_mm.engine.config import ConfigCompletionError, complete_config
@@ -156,7 +156,7 @@ def test_short_user_config_trains_with_the_runner_type(tmp_path, monkeypatch,
         'default_hooks.checkpoint.interval': 3,
         'work_dir': str(tmp_path / 'work')})
     cfg.custom_hooks[0].synth_interval = 1
-    _eval_on(cfg, _write_cifar(str(tmp_path), 'cifar10'))
+    _eval_on(cfg, write_cifar(str(tmp_path), 'cifar10'))
     runner = RUNNERS.build(cfg)
     runner.train()
     assert runner.model.kd_steps == 2 and len(runner.model.buffer) == 16

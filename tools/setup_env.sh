@@ -29,6 +29,7 @@ VPY="$VENV/bin/python"
 CONSTRAINTS=requirements/constraints.txt
 REQUIREMENTS=(requirements/runtime.txt requirements/optional.txt
               requirements/tests.txt)
+NODEPS_REQUIREMENTS=requirements/tests_nodeps.txt
 STAMP="$VENV/.ssdkd_mm_requirements.sha256"
 
 # Version pinned for a package in the constraints file, e.g. "2.14.1".
@@ -45,7 +46,8 @@ else
 fi
 pip_install() { log "pip install $*"; "$VPY" -m pip install "$@"; }
 
-HASH="$(cat "$CONSTRAINTS" "${REQUIREMENTS[@]}" | sha256sum | cut -d' ' -f1)"
+HASH="$(cat "$CONSTRAINTS" "${REQUIREMENTS[@]}" "$NODEPS_REQUIREMENTS" |
+    sha256sum | cut -d' ' -f1)"
 if [ "$NEW_VENV" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]
 then
     REQS_DONE=1
@@ -81,6 +83,8 @@ else
     REQ_ARGS=()
     for req in "${REQUIREMENTS[@]}"; do REQ_ARGS+=(-r "$req"); done
     pip_install -c "$CONSTRAINTS" "${REQ_ARGS[@]}" "${EXTRA[@]}"
+    # data-only test packages: their dependencies are not needed
+    pip_install --no-deps -c "$CONSTRAINTS" -r "$NODEPS_REQUIREMENTS"
 fi
 
 # 4. ssdkd_mm itself, editable (also links configs/ and tools/ into .mim)
