@@ -10,6 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ssdkd_mm.apis.methods import SWITCHABLE, apply_method
 from ssdkd_mm.engine.config import complete_config
 from ssdkd_mm.engine.resume import ResumeError, resolve_resume
 from ssdkd_mm.utils import preflight, register_all_modules
@@ -29,6 +30,13 @@ def parse_args():
         'the work dir when no path is given')
     parser.add_argument(
         '--amp', action='store_true', help='enable mixed precision training')
+    parser.add_argument(
+        '--method',
+        choices=SWITCHABLE,
+        default='ssdkd',
+        help="an SSD-KD config as SSD-KD (default) or as Fast-DFKD's Fast-2/"
+        '5/10 through the same code (switches of ssdkd_mm/apis/methods.py, '
+        'applied before --cfg-options)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -52,13 +60,19 @@ def main():
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     setup_cpu_dist(cfg)  # torchrun without GPUs: gloo on the CPU
+    try:
+        apply_method(cfg, args.method, args.config)
+    except ValueError as e:
+        raise SystemExit(f'error: {e}')
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        name = osp.splitext(osp.basename(args.config))[0]
+        if args.method != 'ssdkd':  # Fast-k runs do not share SSD-KD's dir
+            name += f'_{args.method}'
+        cfg.work_dir = osp.join('./work_dirs', name)
     if args.amp:
         optim = cfg.optim_wrapper
         # Only the student: the generator's meta-gradient is set by hand and

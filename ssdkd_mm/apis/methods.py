@@ -97,6 +97,30 @@ GROUPS['all'] = GROUPS['main'] + [
 ]
 
 
+#: The methods an SSD-KD config can be switched to (``--method``).
+SWITCHABLE = tuple(n for n, m in METHODS.items()
+                   if m['family'] == 'ssdkd' and not m.get('ablation'))
+
+
+def apply_method(cfg, method: str, source: str = 'the config') -> None:
+    """Switch the SSD-KD config ``cfg`` in place to ``method`` (one of
+    :data:`SWITCHABLE`); ``'ssdkd'`` leaves it as it is.
+
+    Raises:
+        ValueError: unknown method, or a config that is not SSD-KD (the
+            switches would silently do nothing there).
+    """
+    from ssdkd_mm.engine.config import is_ssdkd
+    if method not in SWITCHABLE:
+        raise ValueError(f'unknown method {method!r}; an SSD-KD config runs '
+                         f'as one of {list(SWITCHABLE)}')
+    if method != 'ssdkd' and not is_ssdkd(cfg):
+        raise ValueError(f'--method {method} switches an SSD-KD config; '
+                         f'{source} is not one (its model is not '
+                         'SSDKDDistillation).')
+    cfg.merge_from_dict(METHODS[method]['options'])
+
+
 def resolve_methods(spec: Sequence[str]) -> List[str]:
     """Method names from names and group names (``main``, ``ablation``,
     ``all``), in order, without duplicates."""

@@ -209,3 +209,40 @@ def test_benchmark_end_to_end_tiny(tmp_path):
         cfg_options=small)
     with open(out / 'records.jsonl') as f:
         assert len(f.readlines()) == n
+
+
+def test_apply_method_switches_ssdkd_configs_only():
+    from mmengine.config import Config
+
+    from conftest import ROOT
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/ssdkd/ssdkd_wrn40_2_wrn16_1_cifar10.py'))
+    assert methods.SWITCHABLE == ('ssdkd', 'fast2', 'fast5', 'fast10')
+    methods.apply_method(cfg, 'ssdkd')  # the config as it is
+    assert cfg.model.replay_buffer.get('unbounded', False) is False
+    methods.apply_method(cfg, 'fast5')
+    assert cfg.model.replay_buffer.unbounded is True
+    assert cfg.model.sampler.mode == 'uniform'
+    assert cfg.model.inversion.g_steps == 5
+    assert cfg.optim_wrapper.generator.optimizer.lr == pytest.approx(0.015)
+    with pytest.raises(ValueError, match='unknown method'):
+        methods.apply_method(cfg, 'dafl')  # not a switch of SSD-KD
+    teacher = Config.fromfile(
+        osp.join(ROOT, 'configs/cifar/wrn40-2_cifar10.py'))
+    with pytest.raises(ValueError, match='not one .*SSDKDDistillation'):
+        methods.apply_method(teacher, 'fast2', 'wrn40-2_cifar10.py')
+
+
+def test_train_tool_refuses_method_on_a_plain_config(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools/train.py'),
+         osp.join(ROOT, 'configs/cifar/wrn16-1_cifar10.py'), '--method',
+         'fast2', '--work-dir', str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode != 0
+    assert 'error: --method fast2 switches an SSD-KD config' in proc.stderr
+    assert 'Traceback' not in proc.stderr
