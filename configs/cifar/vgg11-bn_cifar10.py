@@ -7,18 +7,7 @@
 # ('ssdkd_mm::cifar/vgg11-bn_cifar10.py'); for CIFAR-100 set
 # head.num_classes=100. Weights of the community checkpoints load after
 # tools/convert_teacher.py SRC DST --arch vgg11.
-_base_ = [
-    'mmpretrain::_base_/datasets/cifar10_bs16.py',
-    'mmpretrain::_base_/schedules/cifar10_bs128.py',
-    'mmpretrain::_base_/default_runtime.py'
-]
-custom_imports = dict(imports=['ssdkd_mm'], allow_failed_imports=False)
+_base_ = ['./_base_/cifar10_classifier.py']
 model = dict(
-    type='ImageClassifier',
     backbone=dict(type='VGG_CIFAR', depth=11),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=10,
-        in_channels=512,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+    head=dict(in_channels=512))
