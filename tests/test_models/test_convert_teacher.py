@@ -110,3 +110,19 @@ def test_cli(tmp_path):
     assert bad.returncode == 1
     assert '--arch wrn16_1' in bad.stderr and 'Traceback' not in bad.stderr
     assert not (tmp_path / 'b.pth').exists()
+
+
+@pytest.mark.parametrize('arch', ['wrn16_2', 'vgg11'])
+def test_new_backbones_start_from_he_init(arch):
+    import math
+    backbone = build_target(arch, 10).backbone
+    backbone.init_weights()
+    convs = [m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    bns = [m for m in backbone.modules()
+           if isinstance(m, torch.nn.BatchNorm2d)]
+    big = max(convs, key=lambda m: m.weight.numel())
+    fan_out = big.out_channels * big.kernel_size[0] * big.kernel_size[1]
+    assert big.weight.std().item() == pytest.approx(
+        math.sqrt(2 / fan_out), rel=0.05)
+    assert all(m.bias is None or not m.bias.any() for m in convs)
+    assert all((m.weight == 1).all() and not m.bias.any() for m in bns)

@@ -32,6 +32,20 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 
 
+def _he_init(module: nn.Module) -> None:
+    """He-normal convolutions (fan-out) with zero bias, unit BN: the setup of
+    the WRN and VGG papers' CIFAR training."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(
+                m.weight, mode='fan_out', nonlinearity='relu')
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class PreActBlock(nn.Module):
     """WRN's basic block, pre-activation: BN-ReLU-conv3×3-BN-ReLU-(dropout)-
     conv3×3, plus the input (or a 1×1 convolution of the activated input
@@ -114,16 +128,8 @@ class WideResNet_CIFAR(BaseBackbone):
 
     def init_weights(self) -> None:
         super().init_weights()
-        if self.init_cfg is not None:
-            return
-        # He-normal convolutions (fan-out), unit BN: the WRN paper's setup
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(
-                    m.weight, mode='fan_out', nonlinearity='relu')
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        if self.init_cfg is None:
+            _he_init(self)
 
     def forward(self, x: torch.Tensor):
         x = self.conv1(x)
@@ -185,16 +191,8 @@ class VGG_CIFAR(BaseBackbone):
 
     def init_weights(self) -> None:
         super().init_weights()
-        if self.init_cfg is not None:
-            return
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(
-                    m.weight, mode='fan_out', nonlinearity='relu')
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        if self.init_cfg is None:
+            _he_init(self)
 
     def forward(self, x: torch.Tensor):
         for s, stage in enumerate(self.stages):
