@@ -28,3 +28,16 @@ def write_cifar(root, name, n=12, seed=0, data=None, labels=None):
     with open(osp.join(folder, meta[0]), 'wb') as fh:
         pickle.dump({meta[1]: [f'c{i}' for i in range(meta[2])]}, fh)
     return root
+
+
+#: cfg options that shrink a CIFAR SSD-KD config to a 3-iteration run
+#: (warm-up 1, validation and checkpoint at the end) for the tests.
+TINY_RUN = {
+    'model.inversion.synth_batch_size': 8,
+    'model.kd.batch_size': 4,
+    'model.replay_buffer.capacity': 16,
+    'warmup_iters': 1,
+    'train_cfg.max_iters': 3,
+    'train_cfg.val_interval': 3,
+    'default_hooks.checkpoint.interval': 3,
+}

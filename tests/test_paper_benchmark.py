@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 import torch
-from _cifar_fake import write_cifar
+from _cifar_fake import TINY_RUN, write_cifar
 from conftest import ROOT
 from mmengine.config import Config
 from mmrazor.registry import MODELS
@@ -78,15 +78,9 @@ def test_paper_config_runs_a_few_iterations(tmp_path, monkeypatch, pair,
     monkeypatch.setattr(CIFAR10, '_check_integrity', lambda self: True)
     cfg = Config.fromfile(_config(pair, dataset))
     cfg.merge_from_dict({
+        **TINY_RUN,
         'model.teacher_ckpt': None,  # random teacher weights
-        'model.inversion.synth_batch_size': 8,
-        'model.kd.batch_size': 4,
-        'model.replay_buffer.capacity': 16,
-        'warmup_iters': 1,
-        'train_cfg.max_iters': 3,
-        'train_cfg.val_interval': 3,
         'custom_hooks.0.synth_interval': 1,
-        'default_hooks.checkpoint.interval': 3,
     })
     for loader in ('val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = write_cifar(str(tmp_path), dataset)

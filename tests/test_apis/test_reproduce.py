@@ -7,7 +7,7 @@ import os.path as osp
 
 import pytest
 import torch
-from _cifar_fake import write_cifar
+from _cifar_fake import TINY_RUN, write_cifar
 from _community_nets import community_state_dict
 
 from ssdkd_mm.apis import reproduce as rp
@@ -67,13 +67,7 @@ def test_runs_resumes_and_keeps_finished_runs(tmp_path, monkeypatch):
                str(teachers / 'cifar10_wrn40_2.pth'))
     work = str(tmp_path / 'work')
     small = {
-        'model.inversion.synth_batch_size': 8,
-        'model.kd.batch_size': 4,
-        'model.replay_buffer.capacity': 16,
-        'warmup_iters': 1,
-        'train_cfg.max_iters': 3,
-        'train_cfg.val_interval': 3,
-        'default_hooks.checkpoint.interval': 3,
+        **TINY_RUN,
         'val_dataloader.num_workers': 0,
         'val_dataloader.persistent_workers': False,
         'test_dataloader.num_workers': 0,
