@@ -18,6 +18,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
 
 from ..utils.atomic_io import atomic_write
 from .common import config_path
@@ -114,10 +115,11 @@ def _device_name() -> str:
     return f'CPU ({cpu_name()})'
 
 
-class _TrainClock:
+class _TrainClockHook(Hook):
     """Seconds of training of a run, kept across resumes in
     ``train_seconds.json`` (written every ``interval`` iterations, so a
     crash loses at most that much of the count)."""
+    priority = 'VERY_LOW'
 
     def __init__(self, work_dir: str, resumed: bool, interval: int = 100):
         self.path = osp.join(work_dir, 'train_seconds.json')
@@ -128,25 +130,16 @@ class _TrainClock:
         self.interval = interval
         self.t0 = None
 
-    def hook(self):
-        from mmengine.hooks import Hook
-        clock = self
+    def before_train(self, runner) -> None:
+        self.t0 = time.perf_counter()
 
-        class TrainClockHook(Hook):
-            priority = 'VERY_LOW'
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if (runner.iter + 1) % self.interval == 0:
+            self.save()
 
-            def before_train(self, runner):
-                clock.t0 = time.perf_counter()
-
-            def after_train_iter(self, runner, batch_idx, data_batch=None,
-                                 outputs=None):
-                if (runner.iter + 1) % clock.interval == 0:
-                    clock.save()
-
-            def after_train(self, runner):
-                clock.save()
-
-        return TrainClockHook()
+    def after_train(self, runner) -> None:
+        self.save()
 
     def seconds(self) -> float:
         return self.previous + (
@@ -173,9 +166,9 @@ def run_one(pair: str, dataset: str, method: str, data_root: str,
         cfg.resume, cfg.load_from = True, resumed
     complete_config(cfg, log=False)
     preflight(cfg, teacher=True)
-    clock = _TrainClock(work_dir, bool(resumed))
+    clock = _TrainClockHook(work_dir, bool(resumed))
     runner = RUNNERS.build(cfg)
-    runner.register_hook(clock.hook())
+    runner.register_hook(clock)
     runner.train()
     train_s = clock.seconds()
     metrics = runner.val_loop.run()
