@@ -5,7 +5,7 @@ are compared against (CMI / Fast-DFKD READMEs, shared/research/benchmarks.md
 §1; top-1 %). ``tools/reproduce_paper.py`` and the tests read it; nothing
 else spells the pairs out again."""
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict
 
 DATASETS = ('cifar10', 'cifar100')
 
@@ -66,13 +66,6 @@ def teacher_source(dataset: str, arch: str) -> str:
 def teacher_converted(dataset: str, arch: str) -> str:
     """Where the configs expect the converted teacher."""
     return f'checkpoints/{dataset}_{arch}_mmpretrain.pth'
-
-
-def pair_of_config(name: str) -> Optional[str]:
-    for pair in PAIRS:
-        if f'ssdkd_{pair}_' in name:
-            return pair
-    return None
 
 
 __all__ = [

@@ -24,7 +24,7 @@ from ..utils.atomic_io import atomic_write
 from .common import config_path
 from .methods import METHODS, SWITCHABLE, apply_method
 from .paper import (DATASETS, PAIRS, PUBLISHED_SOURCE, config_name,
-                    published, teacher_source)
+                    published, teacher_converted, teacher_source)
 
 #: methods the reproduction runs (SSD-KD and the Fast-k switches)
 REPRO_METHODS = SWITCHABLE
@@ -81,7 +81,7 @@ def prepare_teacher(teachers: str, dataset: str, arch: str,
     """The converted teacher of ``arch`` (converted on first use)."""
     from ..models.convert import convert_checkpoint
     dst = osp.join(work_dir, 'teachers',
-                   f'{dataset}_{arch}_mmpretrain.pth')
+                   osp.basename(teacher_converted(dataset, arch)))
     if not osp.isfile(dst):
         os.makedirs(osp.dirname(dst), exist_ok=True)
         convert_checkpoint(osp.join(teachers, teacher_source(dataset, arch)),
