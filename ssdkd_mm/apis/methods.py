@@ -1,12 +1,16 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """The baselines as switches of SSD-KD's one code path, and the benchmark's
-method table: SSD-KD, Fast-2/5/10, the ablation grid and mmrazor's DAFL,
-ZSKT and DFAD.
+method table: SSD-KD, Fast-2/5/10 as published (:mod:`.recipes`), Fast-k's
+losses on SSD-KD's schedule (``fastK-ssdkd-schedule``), the ablation grid
+and mmrazor's DAFL, ZSKT and DFAD.
 
 Each switch set is a ``cfg.merge_from_dict`` option dict; the demo, the
 benchmark and the tests use these and spell none of them out again."""
 from collections import OrderedDict
 from typing import Dict, List, Sequence
+
+from .recipes import FAST_K, FAST_SCHEDULE, fast_published_options, \
+    fast_schedule
 
 #: Fast-DFKD's ever-growing pool instead of SSD-KD's bounded buffer.
 UNBOUNDED_POOL = {'model.replay_buffer.unbounded': True}
@@ -62,15 +66,23 @@ def ablation_name(div: bool, diff: bool, priority: bool) -> str:
             f"{'prio' if priority else 'unif'}")
 
 
-#: name -> dict(family='ssdkd', options) | dict(family='mmrazor', config)
+#: name -> dict(family='ssdkd', options[, schedule]) |
+#: dict(family='mmrazor', config); ``schedule`` = Fast-DFKD's published
+#: epochs (:func:`.recipes.fast_schedule`), applied by :func:`apply_method`
 METHODS: 'OrderedDict[str, Dict]' = OrderedDict(
-    ssdkd=dict(family='ssdkd', options={}, label='SSD-KD (defaults)'),
-    fast2=dict(family='ssdkd', options=fast_options(2, 5e-3, 0.015),
-               label='Fast-2'),
-    fast5=dict(family='ssdkd', options=fast_options(5, 3e-3, 0.01),
-               label='Fast-5'),
-    fast10=dict(family='ssdkd', options=fast_options(10, 2e-3, 0.01),
-                label='Fast-10'),
+    ssdkd=dict(family='ssdkd', options={}, label='SSD-KD (defaults)'))
+for _k in FAST_K:
+    METHODS[_k] = dict(
+        family='ssdkd',
+        options={**FAST_SWITCHES, **fast_published_options(_k)},
+        schedule=fast_schedule(), label=f'Fast-{_k[4:]} (published recipe)')
+for _k, _v in FAST_K.items():
+    # the former switch: Fast-k's losses on SSD-KD's schedule, φ, δ and the
+    # bounded buffer off (an ablation cell of SSD-KD)
+    METHODS[f'{_k}-ssdkd-schedule'] = dict(
+        family='ssdkd', options=fast_options(**_v),
+        label=f'Fast-{_k[4:]} losses, SSD-KD schedule')
+METHODS.update(
     dafl=dict(family='mmrazor', config=MMRAZOR_CFGS['dafl'],
               label='DAFL (mmrazor)'),
     zskt=dict(family='mmrazor', config=MMRAZOR_CFGS['zskt'],
@@ -90,6 +102,7 @@ for _div in (True, False):
 
 GROUPS = {
     'main': ['ssdkd', 'fast2', 'fast5', 'fast10', 'dafl', 'zskt', 'dfad'],
+    'ssdkd-schedule': [f'{k}-ssdkd-schedule' for k in FAST_K],
     'ablation': [n for n, m in METHODS.items() if m.get('ablation')],
 }
 GROUPS['all'] = GROUPS['main'] + [
@@ -118,7 +131,41 @@ def apply_method(cfg, method: str, source: str = 'the config') -> None:
         raise ValueError(f'--method {method} switches an SSD-KD config; '
                          f'{source} is not one (its model is not '
                          'SSDKDDistillation).')
-    cfg.merge_from_dict(METHODS[method]['options'])
+    apply_options(cfg, method)
+
+
+def apply_options(cfg, method: str) -> None:
+    """Merge the SSD-KD-family ``method``'s options (and its published
+    schedule, if any) into the uncompleted config ``cfg``, unchecked."""
+    m = METHODS[method]
+    cfg.merge_from_dict(m['options'])
+    if m.get('schedule'):
+        _apply_schedule(cfg, m['schedule'])
+
+
+def _apply_schedule(cfg, schedule: Dict) -> None:
+    """Fast-DFKD's epochs on the inversion hook (one round per
+    ``synth_interval`` student steps, ``reset_l0``) and its cosine floor;
+    the cosine runs from the end of the warm-up to the last student step
+    (begin / end / T_max are completed by :mod:`ssdkd_mm.engine.config`
+    from warmup_iters and max_iters, so apply before completing)."""
+    hooks = [h for h in cfg.get('custom_hooks') or []
+             if str(h.get('type', '')).endswith('SSDKDInversionHook')]
+    if len(hooks) != 1:
+        raise ValueError('the published Fast-k schedule needs exactly one '
+                         f'SSDKDInversionHook in the config, found '
+                         f'{len(hooks)}')
+    hooks[0]['synth_interval'] = schedule['synth_interval']
+    hooks[0]['reset_l0_iter'] = schedule['reset_l0_iter']
+    # the warm-up is the top-level warmup_iters (an option of the recipe)
+    hooks[0].pop('warmup_iters', None)
+    scheds = cfg.param_scheduler
+    arch = scheds['architecture'] if 'architecture' in scheds else scheds
+    for s in arch if isinstance(arch, (list, tuple)) else [arch]:
+        if str(s.get('type', '')).startswith('Cosine'):
+            s['eta_min'] = FAST_SCHEDULE['eta_min']
+            for key in ('begin', 'end', 'T_max'):
+                s.pop(key, None)  # completed from warmup_iters / max_iters
 
 
 def resolve_methods(spec: Sequence[str]) -> List[str]:

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from ..engine.config import load_config
 
 from .common import SSDKD_CFG, config_path, fit_to_budget, set_data_root
-from .methods import METHODS
+from .methods import METHODS, apply_options
 
 
 def build_config(method: str, teacher_ckpt: str, data_root: str,
@@ -22,8 +22,10 @@ def build_config(method: str, teacher_ckpt: str, data_root: str,
     ``points_s``."""
     m = METHODS[method]
     if m['family'] == 'ssdkd':
-        cfg = load_config(config_path(SSDKD_CFG), log=False)
-        cfg.merge_from_dict(m['options'])
+        from ..engine.config import complete_config
+        cfg = Config.fromfile(config_path(SSDKD_CFG))
+        apply_options(cfg, method)
+        complete_config(cfg, log=False)
         cfg.model.teacher_ckpt = teacher_ckpt
         warmup = cfg.warmup_iters
         # The teacher is evaluated once by the benchmark, not per run.

@@ -21,12 +21,15 @@ def test_groups_and_aliases():
     assert bm.resolve_methods(['div+diff+prio', 'ssdkd']) == ['ssdkd']
     every = bm.resolve_methods(['all'])
     assert len(every) == 7 + 7 and len(set(every)) == len(every)
+    assert bm.resolve_methods(['ssdkd-schedule']) == [
+        'fast2-ssdkd-schedule', 'fast5-ssdkd-schedule',
+        'fast10-ssdkd-schedule']
     with pytest.raises(ValueError, match='unknown method .*choose from'):
         bm.resolve_methods(['fast3'])
 
 
 def test_fast_and_ablation_switches():
-    f5 = bm.METHODS['fast5']['options']
+    f5 = bm.METHODS['fast5-ssdkd-schedule']['options']
     assert f5['model.inversion.g_steps'] == 5
     assert f5['model.replay_buffer.unbounded'] is True
     assert f5['model.sampler.mode'] == 'uniform'
@@ -59,7 +62,7 @@ def test_switch_sets_are_defined_once():
     # the demo's baselines and the benchmark's Fast-k use them
     assert demo.VARIANTS == {'ssdkd': {}, 'noise': methods.NOISE_INPUT,
                              'fast2': methods.FAST_SWITCHES}
-    assert bm.METHODS['fast2']['options'] == {
+    assert bm.METHODS['fast2-ssdkd-schedule']['options'] == {
         **methods.FAST_SWITCHES,
         'model.inversion.g_steps': 2,
         'model.inversion.lr_g': 5e-3,
@@ -68,7 +71,8 @@ def test_switch_sets_are_defined_once():
 
 
 @pytest.mark.parametrize('method', [
-    'ssdkd', 'fast10', 'div-diff-unif', 'dafl', 'zskt', 'dfad'])
+    'ssdkd', 'fast10', 'fast2-ssdkd-schedule', 'div-diff-unif', 'dafl',
+    'zskt', 'dfad'])
 def test_build_config_fits_the_budget_and_builds(method, tmp_path):
     cfg = bm.build_config(method, 'teacher.pth', 'data/x', budget_s=30,
                           points_s=[10, 20], seed=3,
@@ -93,6 +97,12 @@ def test_build_config_fits_the_budget_and_builds(method, tmp_path):
         alg = MODELS.build(model)
         if method == 'fast10':
             assert alg.synthesizer.g_steps == 10 and alg.buffer.unbounded
+            # the published epochs: one round per 400 student steps
+            assert inv['synth_interval'] == 400
+            assert cfg.model.kd.batch_size == \
+                cfg.model.inversion.synth_batch_size
+        if method == 'fast2-ssdkd-schedule':
+            assert inv['synth_interval'] == 20  # the Fashion-MNIST config's
         if method == 'div-diff-unif':
             assert alg.modulating.is_identity
             assert alg.sampler.mode == 'uniform'
@@ -217,7 +227,9 @@ def test_apply_method_switches_ssdkd_configs_only():
     from conftest import ROOT
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs/ssdkd/ssdkd_wrn40_2_wrn16_1_cifar10.py'))
-    assert methods.SWITCHABLE == ('ssdkd', 'fast2', 'fast5', 'fast10')
+    assert methods.SWITCHABLE == (
+        'ssdkd', 'fast2', 'fast5', 'fast10', 'fast2-ssdkd-schedule',
+        'fast5-ssdkd-schedule', 'fast10-ssdkd-schedule')
     methods.apply_method(cfg, 'ssdkd')  # the config as it is
     assert cfg.model.replay_buffer.get('unbounded', False) is False
     methods.apply_method(cfg, 'fast5')
