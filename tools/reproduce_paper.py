@@ -1,15 +1,17 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """Reproduce the paper's CIFAR benchmark: the five teacher → student pairs
 on CIFAR-10/100 with the community teachers, SSD-KD and Fast-2 (or Fast-5/
-10) through the same code, the configs' schedule; one table beside the
-published numbers.
+10) through the same code: Fast-k with Fast-DFKD's published recipe, SSD-KD
+with ours (the configs' schedule); final and best-of-run top-1 in one table
+beside the published numbers.
 
     python tools/reproduce_paper.py --data-root data \\
         --teachers checkpoints/pretrained [--pairs wrn40_2_wrn16_1 ...] \\
         [--datasets cifar10 cifar100] [--methods ssdkd fast2]
 
 --data-root holds cifar10/cifar-10-batches-py and cifar100/cifar-100-python
-(mmpretrain's layout); --teachers holds the CMI / Fast-DFKD teachers under
+(mmpretrain's layout, train and test: a missing file is refused before
+anything runs, never downloaded); --teachers holds the CMI / Fast-DFKD teachers under
 their names (cifar10_resnet34.pth, cifar100_wrn40_2.pth, ...). Rerun the
 same command to resume: finished runs are read back, an interrupted one
 continues from its newest checkpoint. Writes WORK_DIR/paper_table.md and
@@ -22,6 +24,7 @@ import ssdkd_mm  # noqa: F401  (compatibility fixes + registration first)
 from mmengine.config import DictAction
 
 from ssdkd_mm.apis.paper import DATASETS, PAIRS
+from ssdkd_mm.engine.resume import ResumeError
 from ssdkd_mm.models.convert import ConvertError
 from ssdkd_mm.apis.reproduce import (REPRO_METHODS, ReproduceError,
                                      reproduce)
@@ -59,7 +62,9 @@ def main(argv=None):
                         args.datasets, args.methods, args.work_dir,
                         args.cfg_options, args.dry_run)
     except (ReproduceError, ConvertError, FileNotFoundError,
-            RuntimeError) as e:
+            ResumeError) as e:
+        # refusals with their fix; any other error (a CUDA RuntimeError)
+        # propagates with its traceback
         print(f'reproduce_paper: {e}', file=sys.stderr)
         return 1
     if args.dry_run:

@@ -32,7 +32,7 @@ def test_refuses_without_cifar_or_teachers(tmp_path, capsys):
                '--datasets', 'cifar10', '--dry-run'])
     err = capsys.readouterr().err
     assert rc == 1 and 'Traceback' not in err
-    assert 'CIFAR10 is missing' in err
+    assert 'CIFAR10 is incomplete' in err
     assert 'cifar10_vgg11.pth is missing' in err
     # every missing input is listed at once
     rc = main(['--data-root', str(tmp_path), '--teachers', str(tmp_path),
@@ -51,7 +51,14 @@ def test_markdown_sets_ours_beside_the_published_row():
     table = rp.markdown([r])
     pub = published('cifar100', 'wrn40_2_wrn16_1')
     row = [line for line in table.splitlines() if 'WRN-16-1' in line][0]
-    assert '| 40.00 | 0.50 | GPU X | 75.83 | 41.77 |' in row
+    assert '| 40.00 | — | 0.50 | GPU X | 75.83 | 41.77 |' in row
+    r['best_top1'] = 41.5
+    row = [line for line in rp.markdown([r]).splitlines()
+           if 'WRN-16-1' in line][0]
+    assert '| 40.00 | 41.50 | 0.50 |' in row
+    # where the settings come from is stated with the numbers
+    assert 'published: Fast-DFKD recipe' in rp.markdown([r])
+    assert 'ours:' in rp.markdown([dict(r, method='ssdkd')])
     assert f"{pub['student_real']:.2f}" in row
 
 
@@ -81,6 +88,8 @@ def test_runs_resumes_and_keeps_finished_runs(tmp_path, monkeypatch):
     assert set(res) == {'ssdkd', 'fast2'}
     for r in res.values():
         assert 0 <= r['top1'] <= 100 and r['hours'] > 0
+        # validated once in the loop (iter 3) and once after: best >= final
+        assert r['best_top1'] >= r['top1']
         assert r['student_steps'] == 3 and r['resumed_from'] is None
     assert osp.isfile(osp.join(work, 'teachers',
                                'cifar10_wrn40_2_mmpretrain.pth'))
@@ -107,4 +116,75 @@ def test_runs_resumes_and_keeps_finished_runs(tmp_path, monkeypatch):
     out = rp.reproduce(methods=['fast2'], **args)
     (r, ) = out['results']
     assert r['resumed_from'] and r['resumed_from'].endswith('iter_3.pth')
-    assert r['hours'] >= res['fast2']['hours']  # the clock carries on
+    # the clock carries on from the value saved in the resumed checkpoint
+    ckpt = torch.load(r['resumed_from'], weights_only=False)
+    assert r['hours'] * 3600 >= ckpt[rp.CLOCK_KEY] > 0
+    assert r['best_top1'] >= r['top1']
+
+
+@pytest.mark.parametrize('dataset,removed', [
+    ('cifar10', 'data_batch_3'), ('cifar10', 'batches.meta'),
+    ('cifar100', 'train')])
+def test_refuses_a_missing_train_split_or_meta_file(tmp_path, dataset,
+                                                    removed):
+    """mmpretrain md5-checks the train list too and downloads what is
+    missing: the refusal must name every file it would check."""
+    data = tmp_path / 'data'
+    write_cifar(str(data / dataset), dataset)
+    teachers = tmp_path / 't'
+    teachers.mkdir()
+    torch.save({}, str(teachers / f'{dataset}_wrn40_2.pth'))
+    args = (str(data), str(teachers), ['wrn40_2_wrn16_1'], [dataset])
+    rp.check_inputs(*args)  # complete: accepted
+    folder = 'cifar-10-batches-py' if dataset == 'cifar10' \
+        else 'cifar-100-python'
+    os.remove(data / dataset / folder / removed)
+    with pytest.raises(rp.ReproduceError, match=f'incomplete: no .*{removed}'):
+        rp.check_inputs(*args)
+
+
+def test_cifar_files_are_those_mmpretrain_checks():
+    from mmpretrain.datasets import CIFAR10
+    files = [osp.basename(f) for f in rp.cifar_files('cifar10')]
+    assert files == [f'data_batch_{i}' for i in range(1, 6)] + [
+        'test_batch', 'batches.meta']
+    assert len(CIFAR10.train_list) == 5
+    assert [osp.basename(f) for f in rp.cifar_files('cifar100')] == [
+        'train', 'test', 'meta']
+
+
+def test_a_cuda_error_keeps_its_traceback(tmp_path, monkeypatch):
+    def cuda_fails(*a, **k):
+        raise RuntimeError('CUDA error: an illegal memory access')
+    monkeypatch.setattr(rp, 'reproduce', cuda_fails)
+    main = _tool_main()
+    with pytest.raises(RuntimeError, match='CUDA error'):
+        main(['--data-root', str(tmp_path), '--teachers', str(tmp_path)])
+
+
+def test_the_clock_counts_rerun_iterations_once(tmp_path, monkeypatch):
+    """A resumed run starts from the seconds saved in its checkpoint, not
+    from the later ``train_seconds.json``: the iterations after the
+    checkpoint are run again and must be counted once."""
+    now = [0.0]
+    monkeypatch.setattr(rp.time, 'perf_counter', lambda: now[0])
+    clock = rp._TrainClockHook(str(tmp_path), interval=1)
+    clock.before_train(None)
+    now[0] = 100.0  # checkpoint at 100 s of training
+    ckpt = {}
+    clock.before_save_checkpoint(None, ckpt)
+    clock.after_val_epoch(None, {'accuracy/top1': 30.0})
+    now[0] = 250.0  # 150 s more, then a crash: lost, run again
+    clock.save()
+    with open(tmp_path / 'train_seconds.json') as f:
+        assert json.load(f)['train_s'] == 250.0
+    assert ckpt[rp.CLOCK_KEY] == 100.0
+    resumed = rp._TrainClockHook(str(tmp_path))
+    resumed.after_load_checkpoint(None, ckpt)
+    resumed.before_train(None)
+    now[0] = 400.0  # the 150 s again
+    assert resumed.seconds() == 250.0
+    assert resumed.best is None  # saved before that validation
+    resumed.update_best(20.0)
+    resumed.update_best(25.0)
+    assert resumed.best == 25.0
