@@ -128,14 +128,11 @@ def markdown(result: Dict) -> str:
         '|---|---|---|---|---|---|---|---|',
     ]
     for method, m in s.items():
-        tta = ' / '.join(
-            (_fmt(t['mean_s'], t['std_s'], 0)
-             + ('' if t['all_reached'] else f" ({t['reached']}/{t['runs']})"))
-            if t['mean_s'] is not None else 'not reached'
-            for t in m['tta'].values())
+        tta = ' / '.join(_tta(t) for t in m['tta'].values())
+        bounds = m.get('tta_ratio_bound_vs_' + ref, {})
         ratio = ' / '.join(
-            '—' if r is None else f'{r:.2f}×'
-            for r in m['tta_ratio_vs_' + ref].values())
+            _ratio(r, bounds.get(f))
+            for f, r in m['tta_ratio_vs_' + ref].items())
         name = f"**{m['label']}**" if method == 'ssdkd' else m['label']
         lines.append(
             f"| {name} | {_fmt(m['top1'], m['top1_std'])} | "
@@ -148,9 +145,12 @@ def markdown(result: Dict) -> str:
         '',
         'Time to accuracy: training seconds of the first snapshot at or '
         'above the target, mean ± std over the runs that reached it '
-        '("(k/n)": only k of n seeds did); the speed-up is the reference\'s '
-        'mean time over the method\'s, given only when every seed of both '
-        'reached the target. Snapshots are coarse: a time to accuracy is a '
+        '("(k/n)": only k of n seeds did; "> B s": no run did within its '
+        'B s of training); the speed-up is the reference\'s '
+        'mean time over the method\'s when every seed of both '
+        'reached the target, and a bound when one side never did: '
+        '"≥ B / t" (the reference did not arrive in B s, the method did in '
+        't) or "≤ t / B". Snapshots are coarse: a time to accuracy is a '
         'snapshot time, not an interpolation.',
     ]
     if result.get('overhead'):
@@ -174,6 +174,23 @@ def markdown(result: Dict) -> str:
             f"{o['plugin_kd_s'] / o['plain_kd_s']:.2f} |",
         ]
     return '\n'.join(lines) + '\n'
+
+
+def _tta(t: Dict) -> str:
+    if t['mean_s'] is not None:
+        return _fmt(t['mean_s'], t['std_s'], 0) + (
+            '' if t['all_reached'] else f" ({t['reached']}/{t['runs']})")
+    if t.get('lower_bound_s') is not None:
+        return f"> {t['lower_bound_s']:.0f}"
+    return 'not reached'
+
+
+def _ratio(exact: Optional[float], bound: Optional[Dict]) -> str:
+    if exact is not None:
+        return f'{exact:.2f}×'
+    if bound:
+        return f"{'≥' if bound['kind'] == '>=' else '≤'} {bound['value']:.2f}×"
+    return '—'
 
 
 BEGIN, END = '<!-- benchmark:begin -->', '<!-- benchmark:end -->'

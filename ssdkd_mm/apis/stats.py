@@ -68,20 +68,43 @@ def summarize(records: List[Dict], teacher_top1: float,
                      for rs in runs.values()]
             reached = [t for t in times if t is not None]
             mean, std = mean_std(reached)
+            # a run that did not arrive trained its whole budget without
+            # reaching the target: its time to accuracy is above that
+            missed = [f['train_s'] for f, t in zip(finals, times)
+                      if t is None]
             s['tta'][f'{frac:g}'] = dict(
                 target_top1=frac * teacher_top1, mean_s=mean, std_s=std,
                 reached=len(reached), runs=len(times),
                 # a run that never reached it counts as not reached: the
                 # mean is over the runs that did, and says how many
-                all_reached=len(reached) == len(times))
+                all_reached=len(reached) == len(times),
+                # when none arrived: time to accuracy > this (the
+                # shortest training time of those runs)
+                lower_bound_s=min(missed) if not reached else None)
         out[method] = s
     ref = out.get(reference)
     for s in out.values():
         s['tta_ratio_vs_' + reference] = OrderedDict()
+        s['tta_ratio_bound_vs_' + reference] = OrderedDict()
         for frac, t in s['tta'].items():
             r = ref['tta'][frac] if ref else None
             ok = (r and r['all_reached'] and t['all_reached']
                   and t['mean_s'])
             s['tta_ratio_vs_' + reference][frac] = (
                 r['mean_s'] / t['mean_s'] if ok else None)
+            s['tta_ratio_bound_vs_' + reference][frac] = (
+                None if ok or not r else speedup_bound(r, t))
     return out
+
+
+def speedup_bound(ref: Dict, method: Dict) -> Optional[Dict]:
+    """A bound on the speed-up (reference's time to accuracy over the
+    method's) when one side did not arrive within its budget: ``>=
+    budget_ref / t`` when the reference never reached the target and every
+    run of the method did (in t on average); ``<= t_ref / budget`` in the
+    opposite case; None otherwise (neither arrived, or only some seeds)."""
+    if ref['lower_bound_s'] and method['all_reached'] and method['mean_s']:
+        return dict(kind='>=', value=ref['lower_bound_s'] / method['mean_s'])
+    if (method['lower_bound_s'] and ref['all_reached'] and ref['mean_s']):
+        return dict(kind='<=', value=ref['mean_s'] / method['lower_bound_s'])
+    return None

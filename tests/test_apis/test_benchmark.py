@@ -155,6 +155,42 @@ def test_summarize_means_stds_and_speedup():
     assert curve[0]['top1'] == 80 and curve[0]['n'] == 2
 
 
+def test_lower_bounds_when_a_method_does_not_arrive():
+    """Fast-2 never reaches 85 within its 30 s; SSD-KD does at 10 s on
+    both seeds: time to accuracy "> 30" and a speed-up "≥ 30 / 10"."""
+    recs = []
+    for seed in (0, 1):
+        recs += [_rec('fast2', seed, 10, 50, 10),
+                 _rec('fast2', seed, 30 + seed, 80)]
+        recs += [_rec('ssdkd', seed, 10, 86, 10), _rec('ssdkd', seed, 30,
+                                                        88)]
+        recs += [_rec('dfad', seed, 10, 40, 10), _rec('dfad', seed, 30, 50)]
+    s = bm.summarize(recs, 100.0, fractions=(0.85, ))
+    ref = s['fast2']['tta']['0.85']
+    assert ref['mean_s'] is None and ref['lower_bound_s'] == 30
+    assert s['ssdkd']['tta']['0.85']['lower_bound_s'] is None
+    assert s['ssdkd']['tta_ratio_vs_fast2']['0.85'] is None
+    assert s['ssdkd']['tta_ratio_bound_vs_fast2']['0.85'] == dict(
+        kind='>=', value=pytest.approx(3.0))
+    # neither arrived: no bound
+    assert s['dfad']['tta_ratio_bound_vs_fast2']['0.85'] is None
+    # the reference arrived and the method did not: an upper bound
+    s2 = bm.summarize(recs, 100.0, fractions=(0.85, ), reference='ssdkd')
+    assert s2['fast2']['tta_ratio_bound_vs_ssdkd']['0.85'] == dict(
+        kind='<=', value=pytest.approx(10 / 30))
+    result = dict(
+        summary=s, teacher_top1=100.0,
+        settings=dict(reference='fast2', budget_s=30, points_s=[10],
+                      seeds=[0, 1], teacher='t', command='c'),
+        machine=dict(processor='cpu', cpu_count=2, torch_threads=2, gpu=None,
+                     torch='x', mmengine='x', mmrazor='x', platform='x'))
+    table = bm.markdown(result)
+    fast_row = [r for r in table.splitlines() if r.startswith('| Fast-2 (')]
+    ssdkd_row = [r for r in table.splitlines() if 'SSD-KD' in r][0]
+    assert '| > 30 |' in fast_row[0]
+    assert '| ≥ 3.00× |' in ssdkd_row
+
+
 def test_update_docs_replaces_only_the_section(tmp_path):
     doc = tmp_path / 'b.md'
     doc.write_text('# Title\n\nintro\n')
