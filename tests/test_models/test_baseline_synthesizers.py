@@ -12,7 +12,8 @@ from ssdkd_mm.models.generators import SSDKDGenerator
 from ssdkd_mm.models.synthesis.cmi import CMISynthesizer, FeatureBank
 from ssdkd_mm.models.synthesis.deepinversion import DeepInversionSynthesizer
 from ssdkd_mm.models.synthesis.dfq import DFQSynthesizer
-from ssdkd_mm.models.synthesis.losses import BNStatistics, adversarial
+from ssdkd_mm.models.synthesis.losses import (BNStatistics, adversarial,
+                                              js_divergence)
 
 
 def tiny_net(seed, n_cls=4):
@@ -46,6 +47,9 @@ def test_published_defaults():
         assert d[key] == pub[key], key
     assert (d['tv_l1'], d['tv_l2'], d['l2']) == (pub['tv'], pub['tv'],
                                                  pub['l2']) == (0, 0, 0)
+    # the harness's optimiser, jitter (an eighth of the side), student term
+    assert d['betas'] == (0.5, 0.99) and d['student_bn'] == 1e-3
+    assert DeepInversionSynthesizer(10).jitter == 4
     c = _defaults(CMISynthesizer)
     for key in ('iterations', 'lr_g', 'bn', 'oh', 'adv', 'cr', 'cr_T', 'nz',
                 'bank_size', 'n_neg', 'head_dim'):
@@ -86,6 +90,15 @@ def test_adversarial_only_counts_agreeing_images():
     full = adversarial(s, t)
     assert float(full) < 0
     assert float(adversarial(s[:1], t[:1])) == pytest.approx(2 * float(full))
+
+
+def test_js_divergence():
+    a = torch.tensor([[2.0, 0.0, -1.0]])
+    assert float(js_divergence(a, a)) == pytest.approx(0.0, abs=1e-7)
+    b = torch.tensor([[-1.0, 0.0, 2.0]])
+    assert float(js_divergence(a, b)) > 0
+    assert float(js_divergence(a, b)) == pytest.approx(
+        float(js_divergence(b, a)))
 
 
 def test_deepinversion_synthesizes_and_lowers_its_loss():

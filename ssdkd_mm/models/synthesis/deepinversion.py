@@ -3,7 +3,8 @@
 each round optimises a batch of pixels directly, from noise, to match the
 teacher's BatchNorm statistics and a target class, with image priors and
 DeepInversion's jitter / flip, optionally against a student (the "adaptive"
-competition term).
+competition term: minus the Jensen-Shannon divergence at T 3, and minus
+1e-3 × the student's own BN-statistics term, as the harness does).
 
 The defaults are DeepInversion as run in Fast-DFKD's harness
 (zju-vipa/Fast-Datafree ``scripts/deepinv_cifar.sh``: lr_g 0.1, bn 10,
@@ -18,8 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..utils import first_tensor
-from .losses import (BNStatistics, Normalize, adversarial, identity,
-                     image_priors, jitter_flip)
+from .losses import (BNStatistics, Normalize, identity, image_priors,
+                     jitter_flip, js_divergence)
 
 
 class DeepInversionSynthesizer:
@@ -37,11 +38,14 @@ class DeepInversionSynthesizer:
             when a student is given. Defaults to 1.
         tv_l1, tv_l2, l2 (float): Image-prior weights (TV l1, TV l2, pixel
             l2). Default 0, as the harness runs it.
-        jitter (int): Random roll in pixels. Defaults to 2 (CIFAR).
+        jitter (int, optional): Random roll in pixels; default an eighth of
+            the side (4 on CIFAR), as the harness.
         flip (bool): Random horizontal flip. Defaults to True.
         first_bn_multiplier (float): Weight of the first BN layer's term
             (NVlabs' ``first_bn_multiplier``; 1 in the harness).
-        betas (tuple): Adam betas. Defaults to ``(0.5, 0.9)``.
+        betas (tuple): Adam betas. Defaults to ``(0.5, 0.99)`` (harness).
+        student_bn (float): Weight of minus the student's BN-statistics
+            term when a student is given. Defaults to 1e-3 (harness).
         normalize (callable): [0, 1] images → the teacher's input.
     """
 
@@ -56,10 +60,11 @@ class DeepInversionSynthesizer:
                  tv_l1: float = 0.0,
                  tv_l2: float = 0.0,
                  l2: float = 0.0,
-                 jitter: int = 2,
+                 jitter: Optional[int] = None,
                  flip: bool = True,
                  first_bn_multiplier: float = 1.0,
-                 betas: Tuple[float, float] = (0.5, 0.9),
+                 betas: Tuple[float, float] = (0.5, 0.99),
+                 student_bn: float = 1e-3,
                  normalize: Optional[Normalize] = None) -> None:
         if iterations < 1 or lr_g <= 0 or num_classes < 1:
             raise ValueError('iterations >= 1, lr_g > 0 and num_classes >= 1 '
@@ -70,7 +75,8 @@ class DeepInversionSynthesizer:
         self.lr_g = lr_g
         self.weights = dict(bn=bn, oh=oh, adv=adv, tv_l1=tv_l1, tv_l2=tv_l2,
                             l2=l2)
-        self.jitter = jitter
+        self.jitter = img_shape[-1] // 8 if jitter is None else jitter
+        self.student_bn = student_bn
         self.flip = flip
         self.first_bn_multiplier = first_bn_multiplier
         self.betas = tuple(betas)
@@ -87,7 +93,8 @@ class DeepInversionSynthesizer:
 
     def loss_terms(self, x: torch.Tensor, targets: torch.Tensor,
                    teacher: nn.Module, bn_stats: BNStatistics,
-                   student: Optional[nn.Module] = None
+                   student: Optional[nn.Module] = None,
+                   s_bn_stats: Optional[BNStatistics] = None
                    ) -> Dict[str, torch.Tensor]:
         """The weighted terms for the images ``x`` (in [0, 1])."""
         inputs = self.normalize(self._augment(x))
@@ -97,7 +104,10 @@ class DeepInversionSynthesizer:
                      oh=w['oh'] * F.cross_entropy(t_out, targets))
         if student is not None and w['adv']:
             s_out = first_tensor(student(inputs))
-            terms['adv'] = w['adv'] * adversarial(s_out, t_out)
+            terms['adv'] = -w['adv'] * js_divergence(s_out, t_out, T=3.0)
+            if s_bn_stats is not None and self.student_bn:
+                terms['bn'] = terms['bn'] - w['bn'] * self.student_bn * \
+                    s_bn_stats.loss()
         if w['tv_l1'] or w['tv_l2']:
             tv1, tv2 = image_priors(x)
             terms['tv'] = w['tv_l1'] * tv1 + w['tv_l2'] * tv2
@@ -126,12 +136,14 @@ class DeepInversionSynthesizer:
         opt = torch.optim.Adam([x], lr=self.lr_g, betas=self.betas)
         bn_stats = BNStatistics(teacher,
                                 first_multiplier=self.first_bn_multiplier)
+        s_bn_stats = (BNStatistics(student) if student is not None
+                      and self.weights['adv'] and self.student_bn else None)
         best, best_loss = None, float('inf')
         self.last_losses = []
         try:
             for _ in range(self.iterations):
                 loss = sum(self.loss_terms(x, targets, teacher, bn_stats,
-                                           student).values())
+                                           student, s_bn_stats).values())
                 value = float(loss)
                 self.last_losses.append(value)
                 if value < best_loss:
@@ -143,6 +155,8 @@ class DeepInversionSynthesizer:
                     x.clamp_(0, 1)
         finally:
             bn_stats.remove()
+            if s_bn_stats is not None:
+                s_bn_stats.remove()
         self.rounds += 1
         return best.clamp(0, 1), targets
 

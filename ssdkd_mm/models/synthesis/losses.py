@@ -107,6 +107,17 @@ def adversarial(s_logits: torch.Tensor, t_logits: torch.Tensor,
     return -(kl * agree).mean()
 
 
+def js_divergence(s_logits: torch.Tensor, t_logits: torch.Tensor,
+                  T: float = 3.0) -> torch.Tensor:
+    """Jensen-Shannon divergence between the softened student and teacher
+    distributions (DeepInversion's competition term in the harness, T 3)."""
+    p = F.softmax(s_logits / T, 1)
+    q = F.softmax(t_logits / T, 1)
+    m = ((p + q) / 2).clamp_min(1e-12).log()
+    return (F.kl_div(m, p, reduction='batchmean') +
+            F.kl_div(m, q, reduction='batchmean')) / 2
+
+
 def jitter_flip(x: torch.Tensor, jitter: int = 2,
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """DeepInversion's augmentation: a random roll of up to ``jitter``
