@@ -53,6 +53,7 @@ DEEPINV = dict(iterations=2000, script_iterations=1000, lr_g=0.1, bn=10.0,
 #: the script's "tuned fast version for further comparison"
 DEEPINV_FAST = dict(DEEPINV, iterations=10, script_iterations=10, lr_g=1.0,
                     kd_steps=200)
+# (CMI's script gives no --epochs: datafree_kd.py's default 200.)
 
 #: CMI (scripts/cmi_cifar.sh, datafree_kd.py): generator nz 256, bank of
 #: 40,960 features, 4,096 negatives, head dim 256; g_steps 200 in the
@@ -65,10 +66,51 @@ CMI = dict(iterations=500, script_iterations=200, lr_g=1e-3, adv=0.5,
 #: DFQ in the same harness (datafree_kd.py's generative branch: generator
 #: nz 256, BN-statistics + one-hot + adversarial terms). No script ships and
 #: datafree_kd.py's weight defaults are 0, so bn / oh / adv = 1 here are
-#: OURS (a named deviation in docs/methods.md); lr_g 1e-3 and one generator
-#: step per student step are datafree_kd.py's defaults.
+#: OURS (a named deviation in docs/methods.md); lr_g 1e-3 and g_steps 1
+#: are datafree_kd.py's defaults: one synthesize() of g_steps generator
+#: steps per epoch, then kd_steps student steps, each on a fresh generator
+#: batch (no pool); student lr 0.1 (default), 200 epochs, T 1 (the KLDiv
+#: default of that branch).
 DFQ = dict(nz=256, lr_g=1e-3, iterations=1, bn=1.0, oh=1.0, adv=1.0,
-           T=20.0, batch_size=256)
+           T=1.0, kd_steps=400, lr=0.1, epochs=200, batch_size=256)
+
+#: The methods whose synthesizer exists (ssdkd_mm/models/synthesis/) but is
+#: not yet a ``type=`` variant of the algorithm (after the coordinator
+#: refactor): name -> the synthesizer class, its arguments, and the
+#: student side of the harness (rounds, student steps per round, batch,
+#: lr, T; no warm-up: datafree_kd.py's --warmup defaults to 0; cosine with
+#: T_max 200 epochs, eta_min 2e-4, hard-coded in datafree_kd.py).
+UNWIRED: Dict[str, Dict] = {
+    'deepinv': dict(
+        synthesizer='ssdkd_mm.models.synthesis.deepinversion.'
+        'DeepInversionSynthesizer',
+        kwargs={k: DEEPINV[k] for k in ('iterations', 'lr_g', 'bn', 'oh',
+                                        'adv')},
+        student=dict(rounds=DEEPINV['epochs'], steps_per_round=400,
+                     batch_size=256, lr=DEEPINV['lr'], T=DEEPINV['T'],
+                     pool=True)),
+    'deepinv-fast': dict(
+        synthesizer='ssdkd_mm.models.synthesis.deepinversion.'
+        'DeepInversionSynthesizer',
+        kwargs={k: DEEPINV_FAST[k] for k in ('iterations', 'lr_g', 'bn',
+                                             'oh', 'adv')},
+        student=dict(rounds=DEEPINV_FAST['epochs'], steps_per_round=200,
+                     batch_size=256, lr=DEEPINV_FAST['lr'],
+                     T=DEEPINV_FAST['T'], pool=True)),
+    'cmi': dict(
+        synthesizer='ssdkd_mm.models.synthesis.cmi.CMISynthesizer',
+        kwargs={k: CMI[k] for k in ('iterations', 'lr_g', 'bn', 'oh', 'adv',
+                                    'cr', 'cr_T', 'nz', 'bank_size', 'n_neg',
+                                    'head_dim')},
+        student=dict(rounds=CMI['epochs'], steps_per_round=400,
+                     batch_size=256, lr=CMI['lr'], T=CMI['T'], pool=True)),
+    'dfq': dict(
+        synthesizer='ssdkd_mm.models.synthesis.dfq.DFQSynthesizer',
+        kwargs={k: DFQ[k] for k in ('nz', 'iterations', 'lr_g', 'bn', 'oh',
+                                    'adv')},
+        student=dict(rounds=DFQ['epochs'], steps_per_round=400,
+                     batch_size=256, lr=DFQ['lr'], T=DFQ['T'], pool=False)),
+}
 
 
 def fast_schedule(kd_steps: int = FAST_SCHEDULE['kd_steps'],
@@ -118,5 +160,5 @@ def fast_published_options(method: str) -> Dict:
 
 
 __all__ = ['SOURCE', 'FAST_SCHEDULE', 'FAST_K', 'PAIR_WEIGHTS', 'DEEPINV',
-           'DEEPINV_FAST', 'CMI', 'DFQ', 'fast_schedule',
+           'DEEPINV_FAST', 'CMI', 'DFQ', 'UNWIRED', 'fast_schedule',
            'fast_published_options']

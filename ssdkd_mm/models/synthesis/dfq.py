@@ -1,14 +1,15 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """DFQ (Choi et al., CVPR-W 2020, "Data-free network quantization with
 adversarial knowledge distillation") as one self-contained synthesizer: a
-persistent generator trained, a few steps per student step, to match the
+persistent generator trained, ``iterations`` steps per call, to match the
 teacher's BN statistics, to be classified confidently by the teacher
 (cross-entropy to its own arg-max) and to make the student disagree with
 the teacher (adversarial term).
 
 Fast-DFKD's harness runs it through its generative branch (``datafree_kd.py``
-``--method dfq``: generator nz 256, Adam lr_g 1e-3 betas (0.5, 0.999), one
-generator step per student step by default); it ships no script and its
+``--method dfq``: generator nz 256, Adam lr_g 1e-3 betas (0.5, 0.999),
+g_steps 1 generator step per epoch of 400 student steps, each student step
+on a fresh generator batch); it ships no script and its
 loss weights default to 0, so the weights here (bn 1, oh 1, adv 1) are ours,
 a named deviation. The inputs are explicit: the models and the settings."""
 from typing import Dict, List, Optional, Tuple
@@ -30,7 +31,8 @@ class DFQSynthesizer:
         iterations (int): Generator steps per call. Defaults to 1.
         lr_g (float): Adam lr of the generator. Defaults to 1e-3.
         bn, oh, adv (float): Weights. Default 1 each (ours, see above).
-        T (float): Temperature of the adversarial KL. Defaults to 1.
+        T (float): Temperature of the adversarial KL. Defaults to 1 (the
+            harness's KLDiv default).
         normalize (callable): [0, 1] images → the models' input.
     """
 
