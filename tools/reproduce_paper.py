@@ -11,11 +11,11 @@ beside the published numbers.
 
 --data-root holds cifar10/cifar-10-batches-py and cifar100/cifar-100-python
 (mmpretrain's layout, train and test: a missing file is refused before
-anything runs, never downloaded); --teachers holds the CMI / Fast-DFKD teachers under
-their names (cifar10_resnet34.pth, cifar100_wrn40_2.pth, ...). Rerun the
-same command to resume: finished runs are read back, an interrupted one
-continues from its newest checkpoint. Writes WORK_DIR/paper_table.md and
-WORK_DIR/paper_results.json.
+anything runs, never downloaded); --teachers holds the CMI / Fast-DFKD
+teachers under their names (cifar10_resnet34.pth, cifar100_wrn40_2.pth,
+...). Rerun the same command to resume: finished runs are read back, an
+interrupted one continues from its newest checkpoint. Writes
+WORK_DIR/paper_table.md and WORK_DIR/paper_results.json.
 """
 import argparse
 import sys

@@ -332,5 +332,5 @@ def _num(x) -> str:
     return '—' if x is None else f'{x:.2f}'
 
 
-__all__ = ['REPRO_METHODS', 'cifar_files', 'ReproduceError', 'check_inputs', 'markdown',
-           'reproduce', 'run_one']
+__all__ = ['REPRO_METHODS', 'cifar_files', 'ReproduceError', 'check_inputs',
+           'markdown', 'reproduce', 'run_one']

@@ -12,7 +12,7 @@ g_steps 1 generator step per epoch of 400 student steps, each student step
 on a fresh generator batch); it ships no script and its
 loss weights default to 0, so the weights here (bn 1, oh 1, adv 1) are ours,
 a named deviation. The inputs are explicit: the models and the settings."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
