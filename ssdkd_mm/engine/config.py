@@ -38,6 +38,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from ..models.cfg_path import resolve_model_entry
+from . import derived
 
 __all__ = ['complete_config', 'load_config', 'ConfigCompletionError',
            'PLACEHOLDER_LOADER',
@@ -66,7 +67,7 @@ TRAIN_SET_SIZES = {
     'StanfordCars': 8144,
     'ADE20KDataset': 20210,
     'CityscapesDataset': 2975,
-    'PascalVOCDataset': 10582,  # the usual train_aug split
+    'PascalVOCDataset': 1464,  # mmseg's pascal_voc12.py (train.txt)
     'NYUv2Dataset': 795,
 }
 #: Image sides of datasets whose pipelines need no crop or resize.
@@ -96,9 +97,40 @@ def is_ssdkd(cfg: Config) -> bool:
 
 def _loader_dataset(loader: Optional[dict]) -> Optional[dict]:
     ds = (loader or {}).get('dataset')
-    while isinstance(ds, dict) and 'dataset' in ds:  # wrappers
-        ds = ds['dataset']
+    while isinstance(ds, dict) and ('dataset' in ds or 'datasets' in ds):
+        if 'dataset' in ds:  # wrappers
+            ds = ds['dataset']
+            continue
+        # ConcatDataset: the first member stands for the pipeline and type,
+        # the size is that of the whole (see _train_set_size)
+        members = [m for m in ds['datasets'] or [] if isinstance(m, dict)]
+        if not members:
+            return None
+        first = ConfigDict(copy.deepcopy(dict(members[0])))
+        first['_members'] = [copy.deepcopy(dict(m)) for m in members]
+        return first
     return ds if isinstance(ds, dict) else None
+
+
+#: Sets named by ``ann_file`` whose size differs from the type's default.
+_ANN_FILE_SIZES = {('PascalVOCDataset', 'aug'): 10582}
+
+
+def _train_set_size(ds: Optional[dict]) -> Optional[int]:
+    """Images in the training set ``ds`` (a ConcatDataset's members
+    summed, a Pascal VOC augmented set counted once), or None."""
+    if not isinstance(ds, dict):
+        return None
+    members = ds.get('_members') or [ds]
+    name = _type_name(members[0])
+    for m in members:  # mmseg's aug base: train.txt + aug.txt (a superset)
+        for (kind, key), size in _ANN_FILE_SIZES.items():
+            if _type_name(m) == kind and key in str(m.get('ann_file', '')):
+                return size
+    sizes = [TRAIN_SET_SIZES.get(_type_name(m)) for m in members]
+    if name and all(s is not None for s in sizes):
+        return sum(sizes)
+    return None
 
 
 def _pretrained_init(part) -> bool:
@@ -219,6 +251,8 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     ``log``). Configs of other models are returned untouched (``[]``)."""
     if not is_ssdkd(cfg):
         return []
+    kept = derived.forget_rederived(cfg)  # a rerun of a completed config
+    before = cfg.to_dict()
     model = cfg.model
     task = model.get('task', 'cls')
     notes: List[str] = []
@@ -309,17 +343,17 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     buf = model.setdefault('replay_buffer', ConfigDict())
     if buf.get('capacity') is None:
         name = _type_name(train_ds)
-        if name not in TRAIN_SET_SIZES:
+        n_train = _train_set_size(train_ds)
+        if n_train is None:
             raise ConfigCompletionError(
                 'cannot tell the size of the teacher\'s training set'
                 + (f' (dataset {name})' if name else '') +
                 ': set model.replay_buffer.capacity, about '
                 f'{BUFFER_FRACTION:.0%} of the number of training images '
                 '(the paper\'s small-scale buffer)')
-        buf['capacity'] = int(round(TRAIN_SET_SIZES[name] * BUFFER_FRACTION))
+        buf['capacity'] = int(round(n_train * BUFFER_FRACTION))
         notes.append(f'replay_buffer.capacity {buf["capacity"]} '
-                     f'({BUFFER_FRACTION:.0%} of {name}\'s '
-                     f'{TRAIN_SET_SIZES[name]})')
+                     f'({BUFFER_FRACTION:.0%} of {name}\'s {n_train})')
 
     # -- the student predicts the teacher's classes ----------------------
     n_teacher = _head_classes(teacher, task)
@@ -344,6 +378,7 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
                      f'its config had {n_student})')
 
     _fill_schedule(cfg, notes)
+    derived.record(cfg, before, kept)  # which keys were derived, in the config
     if log and notes:
         print_log('[ssdkd_mm] config completed: ' + '; '.join(notes) + '.',
                   logger='current')
