@@ -315,3 +315,63 @@ def test_pascal_voc_buffer_size_follows_the_split(tmp_path, base, capacity):
     cfg = Config.fromfile(_user_config(tmp_path, text))
     complete_config(cfg, log=False)
     assert cfg.model.replay_buffer.capacity == capacity
+
+
+LOCAL_CLS_BASE = """\
+dataset_type = 'FashionMNIST'
+data_preprocessor = dict(num_classes=10, mean=[72.9] * 3, std=[90.0] * 3)
+test_pipeline = [dict(type='PackInputs')]
+val_dataloader = dict(batch_size=8, num_workers=0, dataset=dict(
+    type=dataset_type, data_root={root!r}, test_mode=True,
+    pipeline=test_pipeline), sampler=dict(type='DefaultSampler'))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='Accuracy', topk=(1, ))
+test_evaluator = val_evaluator
+"""
+LOCAL_SEG_BASE = """\
+val_dataloader = dict(batch_size=1, num_workers=0, dataset=dict(
+    type='PascalVOCDataset', data_root={root!r},
+    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+    ann_file='ImageSets/Segmentation/val.txt',
+    pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+              dict(type='PackSegInputs')]), sampler=dict(type='DefaultSampler'))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator
+"""
+
+
+@pytest.mark.parametrize('task', ['cls', 'seg'])
+def test_a_local_unscoped_dataset_base_resolves_in_the_teachers_scope(
+        tmp_path, task):
+    """A dataset base written like mmpretrain's own (no _scope_) next to
+    the ssdkd_mm:: base: its dataset, transforms and metric used to be
+    looked up in the ssdkd_mm scope the val loop is built in (KeyError)."""
+    from mmengine.registry import DATASETS, METRICS, DefaultScope
+    if task == 'cls':
+        from _fmnist_fake import write_idx_set
+        base = LOCAL_CLS_BASE.format(root=write_idx_set(str(tmp_path / 'fm')))
+        user = CIFAR_USER_CONFIG.format(
+            student='mmpretrain::resnet/resnet18_8xb16_cifar10.py',
+            ckpt=None).replace(
+                "'mmpretrain::_base_/datasets/cifar10_bs16.py'",
+                "'./my_data.py'") + 'img_size = 28\n' \
+            'model.update(replay_buffer=dict(capacity=100))\n'
+    else:
+        from test_seg_configs import tiny_voc
+        base = LOCAL_SEG_BASE.format(root=tiny_voc(tmp_path))
+        user = SEG_USER_CONFIG.replace(
+            "'mmseg::_base_/datasets/pascal_voc12.py'",
+            "'./my_data.py'") + 'img_size = 64\n'
+    _user_config(tmp_path, base, 'my_data.py')
+    cfg = Config.fromfile(_user_config(tmp_path, user))
+    complete_config(cfg, log=False)
+    package = 'mmpretrain' if task == 'cls' else 'mmseg'
+    assert cfg.val_dataloader.dataset._scope_ == package
+    with DefaultScope.overwrite_default_scope('ssdkd_mm'):  # the val loop's
+        dataset = DATASETS.build(cfg.val_dataloader.dataset)
+        metric = METRICS.build(cfg.val_evaluator)
+    assert len(dataset) == (20 if task == 'cls' else 2)
+    assert dataset[0]['data_samples'] is not None  # the pipeline ran
+    assert type(metric).__name__ == ('Accuracy' if task == 'cls' else
+                                     'IoUMetric')

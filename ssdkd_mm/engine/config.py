@@ -39,6 +39,7 @@ from mmengine.logging import print_log
 
 from ..models.cfg_path import resolve_model_entry
 from . import derived
+from .task_scope import scope_eval_parts
 
 __all__ = ['complete_config', 'load_config', 'ConfigCompletionError',
            'PLACEHOLDER_LOADER',
@@ -378,6 +379,7 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
                      f'its config had {n_student})')
 
     _fill_schedule(cfg, notes)
+    notes += [n for n in [scope_eval_parts(cfg, task)] if n]
     derived.record(cfg, before, kept)  # which keys were derived, in the config
     if log and notes:
         print_log('[ssdkd_mm] config completed: ' + '; '.join(notes) + '.',
