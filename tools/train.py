@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 from ssdkd_mm.apis.methods import SWITCHABLE, apply_method
 from ssdkd_mm.engine.config import complete_config, is_ssdkd
 from ssdkd_mm.engine.resume import ResumeError, resolve_resume
+from ssdkd_mm.replay.memory import BufferMemoryError
 from ssdkd_mm.utils import preflight, register_all_modules
 from ssdkd_mm.utils.dist_env import setup_cpu_dist
 
@@ -103,9 +104,12 @@ def main():
         preflight(cfg, teacher=True)  # say so before building anything
     except (FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f'error: {e}')
-    runner = (Runner.from_cfg(cfg)
-              if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.train()
+    try:  # a replay buffer too large for its device: one line
+        runner = (Runner.from_cfg(cfg)
+                  if 'runner_type' not in cfg else RUNNERS.build(cfg))
+        runner.train()
+    except BufferMemoryError as e:
+        raise SystemExit(f'error: {e}')
 
 
 if __name__ == '__main__':
