@@ -375,3 +375,45 @@ def test_a_local_unscoped_dataset_base_resolves_in_the_teachers_scope(
     assert dataset[0]['data_samples'] is not None  # the pipeline ran
     assert type(metric).__name__ == ('Accuracy' if task == 'cls' else
                                      'IoUMetric')
+
+
+STUDENT_WITH_WEIGHTS = """\
+_base_ = 'mmpretrain::resnet/resnet18_8xb16_cifar10.py'
+model = dict(backbone=dict(init_cfg=dict(
+    type='Pretrained', checkpoint={ckpt!r}, prefix='backbone')))
+"""
+
+
+def test_student_pretrained_download_is_dropped_and_paths_follow_the_config(
+        tmp_path, monkeypatch):
+    """The student's inherited ImageNet weights (a URL) were downloaded;
+    a local cfg_path / checkpoint resolved against the working directory
+    instead of the config's folder."""
+    from ssdkd_mm.models.cfg_path import resolve_model_cfg
+    (tmp_path / 'students').mkdir()
+    _user_config(tmp_path, STUDENT_WITH_WEIGHTS.format(
+        ckpt='https://download.openmmlab.com/some/resnet18.pth'),
+        'students/remote.py')
+    path = _user_config(tmp_path, CIFAR_USER_CONFIG.format(
+        student='students/remote.py', ckpt=None))
+    monkeypatch.chdir('/')  # not the config's folder
+    cfg = Config.fromfile(path)
+    notes = complete_config(cfg, log=False)
+    assert cfg.model.architecture.cfg_path == str(
+        tmp_path / 'students' / 'remote.py')
+    student = resolve_model_cfg(cfg.model.architecture)
+    assert student.backbone.init_cfg is None
+    assert any('resnet18.pth' in n for n in notes)
+    # set deliberately on model.architecture, with a local file next to
+    # the config: kept, and resolved against the config's folder
+    (tmp_path / 'weights').mkdir()
+    torch_file = tmp_path / 'weights' / 's.pth'
+    torch_file.write_bytes(b'')
+    path = _user_config(tmp_path, CIFAR_USER_CONFIG.format(
+        student='students/remote.py', ckpt=None) +
+        "model.update(architecture=dict(backbone=dict(init_cfg=dict("
+        "type='Pretrained', checkpoint='weights/s.pth'))))\n", 'mine.py')
+    cfg = Config.fromfile(path)
+    complete_config(cfg, log=False)
+    init = resolve_model_cfg(cfg.model.architecture).backbone.init_cfg
+    assert init.checkpoint == str(torch_file)

@@ -38,8 +38,10 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from ..models.cfg_path import resolve_model_entry
+from ..models.student_init import anchor_cfg_path, neutralise_student_init
 from . import derived
 from .task_scope import scope_eval_parts
+from .train_set import TRAIN_SET_SIZES, train_set_size
 
 __all__ = ['complete_config', 'load_config', 'ConfigCompletionError',
            'PLACEHOLDER_LOADER',
@@ -55,22 +57,6 @@ PLACEHOLDER_LOADER = dict(
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='mmrazor.SSDKDPlaceholderDataset'))
 
-#: Training-set sizes of the usual datasets (dataset ``type`` without a
-#: scope): the buffer holds ``BUFFER_FRACTION`` of it (the paper: ≈ 10 %).
-TRAIN_SET_SIZES = {
-    'CIFAR10': 50000,
-    'CIFAR100': 50000,
-    'MNIST': 60000,
-    'FashionMNIST': 60000,
-    'SSDKDFashionMNIST': 60000,
-    'ImageNet': 1281167,
-    'CUB': 5994,
-    'StanfordCars': 8144,
-    'ADE20KDataset': 20210,
-    'CityscapesDataset': 2975,
-    'PascalVOCDataset': 1464,  # mmseg's pascal_voc12.py (train.txt)
-    'NYUv2Dataset': 795,
-}
 #: Image sides of datasets whose pipelines need no crop or resize.
 IMAGE_SIZES = {'CIFAR10': 32, 'CIFAR100': 32, 'MNIST': 28,
                'FashionMNIST': 28, 'SSDKDFashionMNIST': 28}
@@ -113,15 +99,6 @@ def _loader_dataset(loader: Optional[dict]) -> Optional[dict]:
     return ds if isinstance(ds, dict) else None
 
 
-#: Sets named by ``ann_file`` whose size differs from the type's default.
-_ANN_FILE_SIZES = {('PascalVOCDataset', 'aug'): 10582}
-
-
-def _train_set_size(ds: Optional[dict]) -> Optional[int]:
-    """Images in the training set ``ds`` (a ConcatDataset's members
-    summed, a Pascal VOC augmented set counted once), or None."""
-    if not isinstance(ds, dict):
-        return None
     members = ds.get('_members') or [ds]
     name = _type_name(members[0])
     for m in members:  # mmseg's aug base: train.txt + aug.txt (a superset)
@@ -258,6 +235,8 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     task = model.get('task', 'cls')
     notes: List[str] = []
 
+    for role in ('teacher', 'architecture'):  # mmengine's _base_ rule
+        anchor_cfg_path(model.get(role), cfg.filename)
     teacher, teacher_cfg = resolve_model_entry(model.get('teacher'),
                                                'teacher')
     student, _ = resolve_model_entry(model.get('architecture'),
@@ -279,6 +258,9 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
             teacher.backbone.init_cfg = None
         notes.append('teacher: no pretrained initialisation (teacher_ckpt '
                      'holds its weights)')
+
+    notes += [n for n in [neutralise_student_init(model, student,
+                                                  cfg.filename)] if n]
 
     # -- the training set: looked at, never read -------------------------
     train_ds = _loader_dataset(cfg.get('train_dataloader'))
@@ -344,7 +326,7 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     buf = model.setdefault('replay_buffer', ConfigDict())
     if buf.get('capacity') is None:
         name = _type_name(train_ds)
-        n_train = _train_set_size(train_ds)
+        n_train = train_set_size(train_ds)
         if n_train is None:
             raise ConfigCompletionError(
                 'cannot tell the size of the teacher\'s training set'
