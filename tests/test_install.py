@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 sys.path.insert(0, ROOT)
@@ -50,3 +51,44 @@ def test_slurm_train_starts_one_train_task_per_gpu(tmp_path):
         assert a in args, (a, args)
     train = args[args.index('python3') + 2]
     assert osp.realpath(train) == osp.join(ROOT, 'tools', 'train.py')
+
+
+def _fake_bin(tmp_path, uid):
+    """PATH holding an `id` that reports ``uid`` and a sudo / apt-get that
+    record their call in ``calls``."""
+    fake = tmp_path / 'bin'
+    fake.mkdir()
+    calls = tmp_path / 'calls'
+    for name, body in (('id', f'echo {uid}'),
+                       ('sudo', f'echo sudo "$@" >> {calls}'),
+                       ('apt-get', f'echo apt-get "$@" >> {calls}')):
+        path = fake / name
+        path.write_text(f'#!/bin/sh\n{body}\n')
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return f'{fake}:{os.environ["PATH"]}', calls
+
+
+@pytest.mark.parametrize('present', [True, False])
+def test_setup_env_asks_for_root_only_when_the_data_is_missing(
+        tmp_path, present):
+    data = tmp_path / 'fashion-mnist'
+    if present:
+        data.mkdir()
+        (data / 'train-images-idx3-ubyte.gz').write_bytes(b'x')
+    path, calls = _fake_bin(tmp_path, 1000)  # not root
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools/setup_env.sh'), '--only', 'data'],
+        env=dict(os.environ, PATH=path, FASHION_MNIST_DIR=str(data)),
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    if present:
+        assert not calls.exists()
+    else:
+        assert 'apt-get install -y -qq dataset-fashion-mnist' in \
+            calls.read_text()
+
+
+def test_run_tests_provisions_data_separately():
+    text = open(osp.join(ROOT, 'tools/run_tests.sh')).read()
+    assert 'setup_env.sh --only venv' in text
+    assert 'setup_env.sh --only data' in text and '--with-data' not in text

@@ -81,9 +81,12 @@ def test_installed_wheel_trains_from_a_folder_outside_the_checkout(
     # checkout's editable finder there is not loaded)
     with open(osp.join(site, 'stack.pth'), 'w') as f:
         f.write(sysconfig.get_paths()['purelib'] + '\n')
+    # --ignore-installed: pip would otherwise uninstall the running
+    # environment's (editable) ssdkd_mm first
     proc = subprocess.run(
         [sys.executable, '-m', 'pip', 'install', '--no-index', '--no-deps',
-         '--prefix', venv, whl], capture_output=True, text=True, timeout=300)
+         '--ignore-installed', '--prefix', venv, whl],
+        capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     work = tmp_path / 'project'
     work.mkdir()
@@ -130,3 +133,6 @@ def test_installed_wheel_trains_from_a_folder_outside_the_checkout(
         cwd=str(work), env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert osp.isfile(work / 'work_dirs' / 'my_ssdkd' / 'iter_3.pth')
+    from importlib import metadata
+    url = metadata.distribution('ssdkd_mm').read_text('direct_url.json')
+    assert '"editable": true' in url  # this environment's install is kept
