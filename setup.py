@@ -41,7 +41,7 @@ def _remove(path):
         shutil.rmtree(path)
 
 
-def add_mim_extension():
+def add_mim_extension(copy=None):
     """Put configs/, tools/ and model-index.yml into ssdkd_mm/.mim/.
 
     Wheels and sdists get copies. Every other invocation from a source
@@ -51,7 +51,8 @@ def add_mim_extension():
     Sources that do not exist (a build from an sdist, which already carries
     ``.mim``) are left alone.
     """
-    copy = any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist'))
+    if copy is None:
+        copy = any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist'))
     mim_dir = osp.join(HERE, 'ssdkd_mm', '.mim')
     os.makedirs(mim_dir, exist_ok=True)
     for name in MIM_FILES:
@@ -94,3 +95,7 @@ if __name__ == '__main__':
             'mim': parse_requirements(osp.join(requirements, 'mminstall.txt')),
         },
         zip_safe=False)
+    if any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist')):
+        # the wheel/sdist has its copies: link the checkout's .mim again,
+        # so that an editable install does not read stale configs
+        add_mim_extension(copy=False)

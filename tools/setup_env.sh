@@ -3,26 +3,91 @@
 # stack from requirements/constraints.txt, and install ssdkd_mm editable.
 # Work already done is skipped, so running it again is cheap.
 #
-# Usage: bash tools/setup_env.sh [--with-data]
+# Usage: bash tools/setup_env.sh [--with-data] [--only venv|data]
 #   --with-data   also install Fashion-MNIST (Debian package
 #                 dataset-fashion-mnist, files under
 #                 /usr/share/datasets/fashion-mnist)
-# Environment: PYTHON (default python3) creates the virtual environment.
+#   --only venv   only the virtual environment and its packages
+#   --only data   only the data (needs root or sudo only when it is missing)
+# Environment: PYTHON (default python3) creates the virtual environment;
+# FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist).
+# Without python3-venv (Debian): as root it is installed with apt-get, else
+# the venv is made --without-pip and pip comes from the system's pip or
+# virtualenv.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 WITH_DATA=0
-for arg in "$@"; do
-    case "$arg" in
+ONLY=""
+while [ $# -gt 0 ]; do
+    case "$1" in
         --with-data) WITH_DATA=1 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-        *) echo "[setup_env] unknown argument: $arg" >&2; exit 2 ;;
+        --only) ONLY="${2:-}"; shift
+            case "$ONLY" in venv|data) ;; *)
+                echo "[setup_env] --only takes venv or data" >&2; exit 2;;
+            esac ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        *) echo "[setup_env] unknown argument: $1" >&2; exit 2 ;;
     esac
+    shift
 done
+[ "$ONLY" = data ] && WITH_DATA=1
+[ "$ONLY" = venv ] && WITH_DATA=0
 
 log() { echo "[setup_env] $*"; }
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else
+        echo "[setup_env] needs root to run: $* (run as root, or install" \
+             "it yourself)" >&2
+        return 1
+    fi
+}
+FASHION_MNIST_DIR="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+install_data() {
+    if [ -d "$FASHION_MNIST_DIR" ] && [ -n "$(ls -A "$FASHION_MNIST_DIR")" ]
+    then
+        log "Fashion-MNIST already in $FASHION_MNIST_DIR"
+        return 0
+    fi
+    log "installing dataset-fashion-mnist with apt-get"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq dataset-fashion-mnist
+}
+if [ "$ONLY" = data ]; then install_data; log "done"; exit 0; fi
+
+# A virtual environment with pip, also where python3-venv is missing.
+make_venv() {
+    local py="${PYTHON:-python3}" venv="$1"
+    if "$py" -m venv "$venv" 2>/dev/null; then return 0; fi
+    rm -rf "$venv"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        local ver
+        ver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+        log "python3-venv is missing: installing it with apt-get"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq "python$ver-venv" ||
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+        if "$py" -m venv "$venv"; then return 0; fi
+        rm -rf "$venv"
+    fi
+    if "$py" -m virtualenv --version >/dev/null 2>&1; then
+        log "no working venv module: using virtualenv"
+        "$py" -m virtualenv -q "$venv"; return
+    fi
+    log "no ensurepip (python3-venv): a venv without pip, pip from the system"
+    "$py" -m venv --without-pip "$venv"
+    if "$py" -m pip --version >/dev/null 2>&1; then
+        "$py" -m pip --python "$venv/bin/python" install -q pip && return 0
+    fi
+    echo "[setup_env] cannot give $venv a pip: install python3-venv (as" \
+         "root: apt-get install python3-venv) or virtualenv" >&2
+    return 1
+}
 
 VENV="$ROOT/.venv"
 VPY="$VENV/bin/python"
@@ -41,7 +106,7 @@ if [ -x "$VPY" ]; then
     NEW_VENV=0
 else
     log "creating the virtual environment $VENV"
-    "${PYTHON:-python3}" -m venv "$VENV"
+    make_venv "$VENV"
     NEW_VENV=1
 fi
 pip_install() { log "pip install $*"; "$VPY" -m pip install "$@"; }
@@ -115,15 +180,6 @@ echo "$HASH" > "$STAMP"
 
 # 5. data
 if [ "$WITH_DATA" = 1 ]; then
-    if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
-        log "dataset-fashion-mnist already installed"
-    else
-        SUDO=""
-        [ "$(id -u)" = 0 ] || SUDO=sudo
-        log "installing dataset-fashion-mnist with apt-get"
-        $SUDO apt-get update -qq
-        $SUDO env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq dataset-fashion-mnist
-    fi
+    install_data
 fi
 log "done"

@@ -11,8 +11,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ssdkd_mm.apis.methods import SWITCHABLE, apply_method
-from ssdkd_mm.engine.config import complete_config
+from ssdkd_mm.engine.config import complete_config, is_ssdkd
 from ssdkd_mm.engine.resume import ResumeError, resolve_resume
+from ssdkd_mm.replay.memory import BufferMemoryError
 from ssdkd_mm.utils import preflight, register_all_modules
 from ssdkd_mm.utils.dist_env import setup_cpu_dist
 
@@ -57,7 +58,11 @@ def parse_args():
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
+    try:
+        cfg = Config.fromfile(args.config)
+    except Exception as e:  # syntax errors, missing bases, bad pkg:: paths
+        raise SystemExit(f'error: cannot read the config {args.config}: '
+                         f'{type(e).__name__}: {" ".join(str(e).split())}')
     cfg.launcher = args.launcher
     setup_cpu_dist(cfg)  # torchrun without GPUs: gloo on the CPU
     try:
@@ -82,8 +87,11 @@ def main():
     if args.resume is not None:
         # The newest intact checkpoint of this work dir (a damaged one is
         # skipped, a moved work dir resumes from its own files).
+        ckpt_hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
         try:
-            ckpt = resolve_resume(cfg.work_dir, args.resume)
+            ckpt = resolve_resume(
+                cfg.work_dir, args.resume, out_dir=ckpt_hook.get('out_dir'),
+                ssdkd=is_ssdkd(cfg))
         except ResumeError as e:
             raise SystemExit(f'error: {e}')
         cfg.resume, cfg.load_from = True, ckpt
@@ -96,9 +104,12 @@ def main():
         preflight(cfg, teacher=True)  # say so before building anything
     except (FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f'error: {e}')
-    runner = (Runner.from_cfg(cfg)
-              if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.train()
+    try:  # a replay buffer too large for its device: one line
+        runner = (Runner.from_cfg(cfg)
+                  if 'runner_type' not in cfg else RUNNERS.build(cfg))
+        runner.train()
+    except BufferMemoryError as e:
+        raise SystemExit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -38,6 +38,10 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from ..models.cfg_path import resolve_model_entry
+from ..models.student_init import anchor_cfg_path, neutralise_student_init
+from . import derived
+from .task_scope import scope_eval_parts
+from .train_set import TRAIN_SET_SIZES, train_set_size
 
 __all__ = ['complete_config', 'load_config', 'ConfigCompletionError',
            'PLACEHOLDER_LOADER',
@@ -53,22 +57,6 @@ PLACEHOLDER_LOADER = dict(
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='mmrazor.SSDKDPlaceholderDataset'))
 
-#: Training-set sizes of the usual datasets (dataset ``type`` without a
-#: scope): the buffer holds ``BUFFER_FRACTION`` of it (the paper: ≈ 10 %).
-TRAIN_SET_SIZES = {
-    'CIFAR10': 50000,
-    'CIFAR100': 50000,
-    'MNIST': 60000,
-    'FashionMNIST': 60000,
-    'SSDKDFashionMNIST': 60000,
-    'ImageNet': 1281167,
-    'CUB': 5994,
-    'StanfordCars': 8144,
-    'ADE20KDataset': 20210,
-    'CityscapesDataset': 2975,
-    'PascalVOCDataset': 10582,  # the usual train_aug split
-    'NYUv2Dataset': 795,
-}
 #: Image sides of datasets whose pipelines need no crop or resize.
 IMAGE_SIZES = {'CIFAR10': 32, 'CIFAR100': 32, 'MNIST': 28,
                'FashionMNIST': 28, 'SSDKDFashionMNIST': 28}
@@ -96,9 +84,31 @@ def is_ssdkd(cfg: Config) -> bool:
 
 def _loader_dataset(loader: Optional[dict]) -> Optional[dict]:
     ds = (loader or {}).get('dataset')
-    while isinstance(ds, dict) and 'dataset' in ds:  # wrappers
-        ds = ds['dataset']
+    while isinstance(ds, dict) and ('dataset' in ds or 'datasets' in ds):
+        if 'dataset' in ds:  # wrappers
+            ds = ds['dataset']
+            continue
+        # ConcatDataset: the first member stands for the pipeline and type,
+        # the size is that of the whole (see _train_set_size)
+        members = [m for m in ds['datasets'] or [] if isinstance(m, dict)]
+        if not members:
+            return None
+        first = ConfigDict(copy.deepcopy(dict(members[0])))
+        first['_members'] = [copy.deepcopy(dict(m)) for m in members]
+        return first
     return ds if isinstance(ds, dict) else None
+
+
+    members = ds.get('_members') or [ds]
+    name = _type_name(members[0])
+    for m in members:  # mmseg's aug base: train.txt + aug.txt (a superset)
+        for (kind, key), size in _ANN_FILE_SIZES.items():
+            if _type_name(m) == kind and key in str(m.get('ann_file', '')):
+                return size
+    sizes = [TRAIN_SET_SIZES.get(_type_name(m)) for m in members]
+    if name and all(s is not None for s in sizes):
+        return sum(sizes)
+    return None
 
 
 def _pretrained_init(part) -> bool:
@@ -219,10 +229,14 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     ``log``). Configs of other models are returned untouched (``[]``)."""
     if not is_ssdkd(cfg):
         return []
+    kept = derived.forget_rederived(cfg)  # a rerun of a completed config
+    before = cfg.to_dict()
     model = cfg.model
     task = model.get('task', 'cls')
     notes: List[str] = []
 
+    for role in ('teacher', 'architecture'):  # mmengine's _base_ rule
+        anchor_cfg_path(model.get(role), cfg.filename)
     teacher, teacher_cfg = resolve_model_entry(model.get('teacher'),
                                                'teacher')
     student, _ = resolve_model_entry(model.get('architecture'),
@@ -244,6 +258,9 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
             teacher.backbone.init_cfg = None
         notes.append('teacher: no pretrained initialisation (teacher_ckpt '
                      'holds its weights)')
+
+    notes += [n for n in [neutralise_student_init(model, student,
+                                                  cfg.filename)] if n]
 
     # -- the training set: looked at, never read -------------------------
     train_ds = _loader_dataset(cfg.get('train_dataloader'))
@@ -309,17 +326,17 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
     buf = model.setdefault('replay_buffer', ConfigDict())
     if buf.get('capacity') is None:
         name = _type_name(train_ds)
-        if name not in TRAIN_SET_SIZES:
+        n_train = train_set_size(train_ds)
+        if n_train is None:
             raise ConfigCompletionError(
                 'cannot tell the size of the teacher\'s training set'
                 + (f' (dataset {name})' if name else '') +
                 ': set model.replay_buffer.capacity, about '
                 f'{BUFFER_FRACTION:.0%} of the number of training images '
                 '(the paper\'s small-scale buffer)')
-        buf['capacity'] = int(round(TRAIN_SET_SIZES[name] * BUFFER_FRACTION))
+        buf['capacity'] = int(round(n_train * BUFFER_FRACTION))
         notes.append(f'replay_buffer.capacity {buf["capacity"]} '
-                     f'({BUFFER_FRACTION:.0%} of {name}\'s '
-                     f'{TRAIN_SET_SIZES[name]})')
+                     f'({BUFFER_FRACTION:.0%} of {name}\'s {n_train})')
 
     # -- the student predicts the teacher's classes ----------------------
     n_teacher = _head_classes(teacher, task)
@@ -344,6 +361,8 @@ def complete_config(cfg: Config, log: bool = True) -> List[str]:
                      f'its config had {n_student})')
 
     _fill_schedule(cfg, notes)
+    notes += [n for n in [scope_eval_parts(cfg, task)] if n]
+    derived.record(cfg, before, kept)  # which keys were derived, in the config
     if log and notes:
         print_log('[ssdkd_mm] config completed: ' + '; '.join(notes) + '.',
                   logger='current')

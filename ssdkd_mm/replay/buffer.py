@@ -6,6 +6,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from .memory import check_buffer_memory
+
 # Per-entry tensors and their storage dtypes; the image dtype is uint8.
 _ENTRY_DTYPES = {
     'images': torch.uint8,
@@ -110,6 +112,8 @@ class ReplayBuffer:
         self.n_inserted_total = 0
         self.n_evicted = self.n_evicted_undrawn = 0  # diagnostics
         self._size = 0
+        check_buffer_memory(capacity, img_shape, self._dtypes, self.device,
+                            label_dim)
         self._storage: Dict[str, Tensor] = {
             name: self._alloc(capacity, name)
             for name in _ENTRY_DTYPES

@@ -18,6 +18,7 @@ from torch import Tensor
 from .buffer import ReplayBuffer
 from .distributed import (all_gather_rows, last_write_wins, shard_range,
                           world_size)
+from .memory import check_buffer_memory
 from .sampler import PrioritySampler
 from .view_cache import TeacherViewCache
 
@@ -133,7 +134,10 @@ class PrioritizedReplay:
         """Place the storage (``device``, else the training device)."""
         target = torch.device(self.storage_device or training_device)
         if self.buffer.device != target:
-            self.buffer.to(target)
+            buf = self.buffer
+            check_buffer_memory(buf.allocated, buf.img_shape,
+                                buf._dtypes, target, buf.label_dim)
+            buf.to(target)
 
     # ------------------------------------------------------------ verbs
     def insert(self, images: Tensor, phi: Tensor, label: Tensor, kl: Tensor,

@@ -115,3 +115,54 @@ def test_never_writes_a_nan_checkpoint(tmp_path):
         runner.train()
     assert latest(tmp_path).endswith('iter_2.pth')
     assert not osp.exists(osp.join(str(tmp_path), 'iter_3.pth'))
+
+
+def _best_hook(runner):
+    # runners made in the same second share a message hub: start clean
+    for key in ('best_ckpt', 'best_score'):
+        runner.message_hub.runtime_info.pop(key, None)
+    return next(h for h in runner.hooks
+                if type(h).__name__ == 'SSDKDCheckpointHook')
+
+
+def test_best_checkpoint_outside_the_work_dir_is_never_deleted(tmp_path):
+    """A copied work dir resumes with the original's absolute best_ckpt
+    path in the message hub: mmengine deleted that file (outside the work
+    dir) at the next new best."""
+    original = tmp_path / 'original'
+    original.mkdir()
+    theirs = original / 'best_acc_iter_1.pth'
+    theirs.write_bytes(b'the original run\'s best')
+    work = tmp_path / 'copy'
+    runner = toy_runner(work, 2, save_best='acc', rule='greater')
+    hook = _best_hook(runner)
+    runner.message_hub.update_info('best_ckpt', str(theirs))
+    runner.message_hub.update_info('best_score', 0.1)
+    hook.before_train(runner)
+    assert hook.best_ckpt_path == str(theirs)
+    hook._save_best_checkpoint(runner, {'acc': 0.5})
+    assert theirs.read_bytes() == b'the original run\'s best'
+    assert hook.best_ckpt_path == osp.join(str(work), 'best_acc_iter_0.pth')
+    assert osp.isfile(hook.best_ckpt_path)
+
+
+def test_best_checkpoint_is_replaced_never_removed_first(tmp_path):
+    runner = toy_runner(tmp_path, 2, save_best='acc', rule='greater')
+    hook = _best_hook(runner)
+    hook.before_train(runner)
+    hook._save_best_checkpoint(runner, {'acc': 0.5})
+    first = hook.best_ckpt_path
+    assert osp.isfile(first)
+    runner.train_loop._iter = 1
+    seen, save = [], runner.save_checkpoint
+
+    def save_and_look(*args, **kwargs):
+        seen.append(osp.isfile(first))  # a kill now must leave a best
+        return save(*args, **kwargs)
+
+    runner.save_checkpoint = save_and_look
+    hook._save_best_checkpoint(runner, {'acc': 0.7})
+    assert seen == [True]
+    assert not osp.exists(first)
+    assert hook.best_ckpt_path.endswith('best_acc_iter_1.pth')
+    assert osp.isfile(hook.best_ckpt_path)

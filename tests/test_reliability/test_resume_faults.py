@@ -70,8 +70,61 @@ def test_moved_work_dir_resumes_from_its_own_checkpoint(tmp_path):
     assert not osp.exists(work)
 
 
-def _fake_ckpt(path, iteration):
-    torch.save(dict(meta=dict(iter=iteration)), path)
+def _fake_ckpt(path, iteration, **extra):
+    torch.save(dict(meta=dict(iter=iteration), state_dict={},
+                    message_hub={}, **extra), path)
+
+
+def test_a_checkpoint_without_what_resume_reads_is_refused_in_one_line(
+        tmp_path):
+    """An extracted student and a plain mmengine checkpoint passed the
+    archive check and failed deep inside the Runner's resume."""
+    student = str(tmp_path / 'student.pth')
+    torch.save(dict(meta=dict(iter=4), state_dict={}), student)
+    with pytest.raises(ResumeError) as e:
+        resolve_resume(str(tmp_path), student)
+    assert 'extracted or plain model checkpoint' in str(e.value)
+    assert 'message_hub' in str(e.value) and '\n' not in str(e.value)
+    plain = str(tmp_path / 'plain.pth')
+    _fake_ckpt(plain, 4)  # an mmengine runner checkpoint of another model
+    assert resolve_resume(str(tmp_path), plain) == plain
+    with pytest.raises(ResumeError, match='not an SSD-KD training '
+                       'checkpoint: no ssdkd'):
+        resolve_resume(str(tmp_path), plain, ssdkd=True)
+    ours = str(tmp_path / 'ours.pth')
+    _fake_ckpt(ours, 4, ssdkd={})
+    assert checkpoint_problem(ours, ssdkd=True) is None
+
+
+def test_checkpoints_in_the_hooks_out_dir_are_resumed(tmp_path):
+    work, out = tmp_path / 'work_dirs' / 'run', tmp_path / 'ckpts'
+    work.mkdir(parents=True)
+    (out / 'run').mkdir(parents=True)
+    ckpt = out / 'run' / 'iter_4.pth'
+    _fake_ckpt(str(ckpt), 4)
+    (work / 'last_checkpoint').write_text(str(ckpt))
+    with pytest.raises(ResumeError, match='outside the work dir'):
+        resolve_resume(str(work))
+    assert resolve_resume(str(work), out_dir=str(out)) == str(ckpt)
+    (work / 'last_checkpoint').unlink()  # found by its number as well
+    assert resolve_resume(str(work), out_dir=str(out)) == str(ckpt)
+
+
+def test_train_tool_says_in_one_line_that_a_config_is_unreadable(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    bad = tmp_path / 'broken.py'
+    bad.write_text("_base_ = ['no_such_base.py']\nmodel = dict(\n")
+    out = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools/train.py'), str(bad)],
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert out.returncode == 1
+    assert 'Traceback' not in out.stderr, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: cannot read the config') and 'broken.py' \
+        in last
 
 
 def test_resolve_resume_rules(tmp_path):

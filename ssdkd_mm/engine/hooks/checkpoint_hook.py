@@ -57,7 +57,13 @@ class SSDKDCheckpointHook(CheckpointHook):
     * a checkpoint whose weights, optimizer or SSD-KD state hold NaN/Inf is
       never written: the hook raises ``FloatingPointError`` and the previous
       checkpoint stays the latest;
-    * temporary files of a killed save are removed before training.
+    * temporary files of a killed save are removed before training;
+    * a new best checkpoint (``save_best``) is written before the previous
+      best is removed (mmengine removes first, so a kill in between left
+      none), and only a previous best inside this run's checkpoint
+      directory is ever removed: a copied work dir resumes with the
+      original's absolute ``best_ckpt`` path in the message hub, and that
+      file, outside the work dir, is left alone.
 
     Arguments are those of :class:`mmengine.hooks.CheckpointHook`; with a
     local ``out_dir`` and no ``backend_args``/``file_client_args`` the
@@ -86,6 +92,53 @@ class SSDKDCheckpointHook(CheckpointHook):
                     for path in remove_stale_tmp_files(d):
                         print_log(f'Removed {path} (left by a killed save)',
                                   logger='current')
+
+    def _best_paths(self) -> dict:
+        if len(self.key_indicators) == 1:
+            return {None: getattr(self, 'best_ckpt_path', None)}
+        return dict(getattr(self, 'best_ckpt_path_dict', {}) or {})
+
+    def _set_best_paths(self, paths: dict) -> None:
+        for key, path in paths.items():
+            if key is None:
+                self.best_ckpt_path = path
+            else:
+                self.best_ckpt_path_dict[key] = path
+
+    def _owns(self, path: str) -> bool:
+        """Whether ``path`` lies in this run's checkpoint directory."""
+        out_dir = str(self.out_dir)
+        if '://' in out_dir or '://' in str(path):
+            return str(path).startswith(out_dir.rstrip('/') + '/')
+        path, out_dir = osp.realpath(path), osp.realpath(out_dir)
+        return osp.commonpath([path, out_dir]) == out_dir
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        if not self.save_best:
+            return
+        old = self._best_paths()
+        # mmengine removes the previous best before writing the new one:
+        # hide it, and replace it here once the new one is complete
+        self._set_best_paths({k: None for k in old})
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            new = self._best_paths()
+            self._set_best_paths(
+                {k: new.get(k) or old[k] for k in old})
+        if not is_main_process():
+            return
+        for key, path in old.items():
+            if not path or not new.get(key) or new[key] == path:
+                continue
+            if not self._owns(path):
+                print_log(f'The previous best checkpoint {path} is outside '
+                          f'{self.out_dir} (a copied work dir): left alone',
+                          logger='current')
+            elif self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+                print_log(f'The previous best checkpoint {path} is removed',
+                          logger='current')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         # Runs last (this hook's priority is VERY_LOW), after the SSD-KD
