@@ -5,7 +5,7 @@ from .compat import apply_compat_fixes
 
 apply_compat_fixes()
 
-from . import apis, datasets, engine, models, replay  # noqa: E402,F401
+from . import apis, datasets, engine, experiments, models, replay  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'apply_compat_fixes']

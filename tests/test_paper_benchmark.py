@@ -15,7 +15,7 @@ from conftest import ROOT
 from mmengine.config import Config
 from mmrazor.registry import MODELS
 
-from ssdkd_mm.apis.paper import (DATASETS, PAIRS, config_name, published,
+from ssdkd_mm.experiments.paper import (DATASETS, PAIRS, config_name, published,
                                  teacher_converted)
 from ssdkd_mm.engine.config import load_config
 from ssdkd_mm.models.convert import ARCHS, build_target

@@ -151,7 +151,7 @@ def test_fmnist_seg_student_configs_match_the_ssdkd_students(
 
 
 def test_demo_distills_the_benchmark_pair():
-    from ssdkd_mm.apis.demo import TASKS
+    from ssdkd_mm.experiments.demo import TASKS
     seg = TASKS['seg']
     assert (osp.join(ROOT, 'configs', seg['ssdkd_cfg']),
             osp.join(ROOT, 'configs', seg['real_student_cfg'])) == \
@@ -204,7 +204,7 @@ def test_voc_config_runs_a_few_iterations(tmp_path):
 
 def test_missing_teacher_checkpoint_and_voc_data_fail_before_training(
         tmp_path):
-    from ssdkd_mm.utils import check_data_roots, check_teacher_ckpt
+    from ssdkd_mm.engine.data_check import check_data_roots, check_teacher_ckpt
     cfg = load_config(VOC_CFG, log=False)
     cfg.model.teacher_ckpt = str(tmp_path / 'nope.pth')
     with pytest.raises(FileNotFoundError,
@@ -273,7 +273,7 @@ def test_fmnist_seg_config_runs_and_student_loads_in_plain_mmseg(
     cfg.default_hooks.checkpoint.interval = 4
     cfg.work_dir = str(tmp_path / 'work')
     runner = Runner.from_cfg(cfg)
-    from ssdkd_mm.apis.demo import _LastMetrics
+    from ssdkd_mm.experiments.demo import _LastMetrics
     recorder = _LastMetrics()
     runner.register_hook(recorder)
     runner.train()

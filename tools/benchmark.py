@@ -7,7 +7,7 @@ DAFL, ZSKT and DFAD: same teacher, same wall-clock budget, same machine.
     python tools/benchmark.py --methods ssdkd fast2 dafl --no-overhead
     python tools/benchmark.py --protocol plateau --budget 600 --seeds 0 1 2
 
-The plateau protocol (ssdkd_mm/apis/plateau.py) runs the reference
+The plateau protocol (ssdkd_mm/experiments/plateau.py) runs the reference
 (--reference, Fast-2) for T = --budget and 2T, and --method (SSD-KD) for
 --plateau-fractions of T, each fitted to its own budget, and writes
 docs/results/plateau.json (--out) with the time SSD-KD needs to reach the
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_args(argv=None):
-    from ssdkd_mm.apis.benchmark import GROUPS, METHODS
+    from ssdkd_mm.experiments.benchmark import GROUPS, METHODS
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument(
         '--methods', nargs='+', default=['all'],
@@ -108,7 +108,7 @@ def main(argv=None):
     command = 'python tools/benchmark.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
     if args.protocol == 'plateau':
-        from ssdkd_mm.apis.plateau import run_plateau
+        from ssdkd_mm.experiments.plateau import run_plateau
         try:
             run_plateau(
                 args.budget, seeds=args.seeds,
@@ -123,7 +123,7 @@ def main(argv=None):
         except ValueError as e:
             sys.exit(f'error: {e}')
         return
-    from ssdkd_mm.apis.benchmark import run_benchmark
+    from ssdkd_mm.experiments.benchmark import run_benchmark
     try:
         run_benchmark(
             methods=args.methods, seeds=args.seeds, budget_s=args.budget,

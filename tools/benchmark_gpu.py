@@ -3,7 +3,7 @@
 the tests): a KD step and a g=2 synthesis round of ``SSDKDDistillation``
 (ResNet-34 -> ResNet-18, random weights, 3x32x32, batch 256), in fp32 and in
 bf16 autocast + channels-last, CUDA-synchronised, median of ``--iters``
-after ``--warmup``. The code is :mod:`ssdkd_mm.apis.gpu_bench`.
+after ``--warmup``. The code is :mod:`ssdkd_mm.experiments.gpu_bench`.
 
     python tools/benchmark_gpu.py --docs docs/benchmarks.md
 
@@ -32,7 +32,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ssdkd_mm.apis.gpu_bench import DeviceError, run_gpu_benchmark
+    from ssdkd_mm.experiments.gpu_bench import DeviceError, run_gpu_benchmark
     try:
         run_gpu_benchmark(
             device=args.device, batch=args.batch, iters=args.iters,

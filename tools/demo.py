@@ -12,7 +12,7 @@ os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from ssdkd_mm.apis.demo import run_demo  # noqa: E402
+from ssdkd_mm.experiments.demo import run_demo  # noqa: E402
 
 
 def main():

@@ -26,11 +26,12 @@ import ssdkd_mm  # noqa: F401  (compatibility fixes + registration first)
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 
-from ssdkd_mm.apis.common import fit_to_budget
 from ssdkd_mm.engine.config import (ConfigCompletionError, complete_config,
                                     is_ssdkd)
+from ssdkd_mm.engine.data_check import preflight
+from ssdkd_mm.experiments.common import fit_to_budget
 from ssdkd_mm.models.cfg_path import load_model_config
-from ssdkd_mm.utils import preflight, register_all_modules
+from ssdkd_mm.utils import register_all_modules
 
 #: What the teacher's config lends to the SSD-KD config.
 DATA_KEYS = ('data_preprocessor', 'train_dataloader', 'val_dataloader',

@@ -23,10 +23,10 @@ import sys
 import ssdkd_mm  # noqa: F401  (compatibility fixes + registration first)
 from mmengine.config import DictAction
 
-from ssdkd_mm.apis.paper import DATASETS, PAIRS
+from ssdkd_mm.experiments.paper import DATASETS, PAIRS
 from ssdkd_mm.engine.resume import ResumeError
 from ssdkd_mm.models.convert import ConvertError
-from ssdkd_mm.apis.reproduce import (REPRO_METHODS, ReproduceError,
+from ssdkd_mm.experiments.reproduce import (REPRO_METHODS, ReproduceError,
                                      reproduce)
 from ssdkd_mm.utils import register_all_modules
 

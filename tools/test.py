@@ -10,7 +10,8 @@ from mmengine.runner import Runner
 
 from ssdkd_mm.engine.config import load_config
 
-from ssdkd_mm.utils import preflight, register_all_modules
+from ssdkd_mm.engine.data_check import preflight
+from ssdkd_mm.utils import register_all_modules
 
 
 def parse_args():

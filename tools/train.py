@@ -10,11 +10,12 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ssdkd_mm.apis.methods import SWITCHABLE, apply_method
 from ssdkd_mm.engine.config import complete_config, is_ssdkd
+from ssdkd_mm.engine.data_check import preflight
 from ssdkd_mm.engine.resume import ResumeError, resolve_resume
+from ssdkd_mm.experiments.methods import SWITCHABLE, apply_method
 from ssdkd_mm.replay.memory import BufferMemoryError
-from ssdkd_mm.utils import preflight, register_all_modules
+from ssdkd_mm.utils import register_all_modules
 from ssdkd_mm.utils.dist_env import setup_cpu_dist
 
 
@@ -36,8 +37,8 @@ def parse_args():
         choices=SWITCHABLE,
         default='ssdkd',
         help="an SSD-KD config as SSD-KD (default) or as Fast-DFKD's Fast-2/"
-        '5/10 through the same code (switches of ssdkd_mm/apis/methods.py, '
-        'applied before --cfg-options)')
+        '5/10 through the same code (switches of '
+        'ssdkd_mm/experiments/methods.py, applied before --cfg-options)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',

@@ -34,5 +34,5 @@ model = dict(
     replay_buffer=dict(
         capacity=1000,  # ~10 % of the 10,582 VOC-aug training images
         # large buffers: keep them in page-locked host memory instead
-        # device='cpu', pin_memory=True,
+        # storage_device='cpu', pin_memory=True,
     ))

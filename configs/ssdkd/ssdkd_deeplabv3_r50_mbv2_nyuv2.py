@@ -26,6 +26,6 @@ model = dict(
     # the paper's 16K synthetic samples (NYUv2 has only 795 real training
     # images, so the 10 % rule does not apply); 16,000 × 3 × 128² floats are
     # 3.1 GB: on a small GPU keep them in host memory with
-    # device='cpu', pin_memory=True
+    # storage_device='cpu', pin_memory=True
     replay_buffer=dict(capacity=16000))
 val_dataloader = dict(batch_size=1)

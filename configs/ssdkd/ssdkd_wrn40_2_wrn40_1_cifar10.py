@@ -24,7 +24,7 @@ model = dict(
     architecture=dict(cfg_path='ssdkd_mm::cifar/wrn40-1_cifar10.py'),
     teacher_ckpt='checkpoints/cifar10_wrn40_2_mmpretrain.pth',
     # this teacher's loss weights in Fast-DFKD's scripts/fast_cifar.sh
-    # (ssdkd_mm/apis/recipes.py PAIR_WEIGHTS)
+    # (ssdkd_mm/experiments/recipes.py PAIR_WEIGHTS)
     inversion=dict(bn_weight=10.0, oh_weight=0.4, adv_weight=1.1))
 val_dataloader = dict(batch_size=256)
 test_dataloader = dict(batch_size=256)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ssdkd_mm.apis import recipes
+from ssdkd_mm.experiments import recipes
 from ssdkd_mm.models.generators import SSDKDGenerator
 from ssdkd_mm.models.synthesis.cmi import CMISynthesizer, FeatureBank
 from ssdkd_mm.models.synthesis.deepinversion import DeepInversionSynthesizer

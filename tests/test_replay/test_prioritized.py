@@ -107,6 +107,7 @@ def test_reprioritize_refresh_and_state():
     (dict(kd=dict(is_weight_norm='max')), 'sampler.is_weight_norm'),
     (dict(kd=dict(importance_weighting=False)),
      'sampler.importance_weighting'),
+    (dict(replay_buffer=dict(device='cpu')), 'replay_buffer.storage_device'),
 ])
 def test_moved_keys_are_rejected_naming_their_new_home(old, new):
     from conftest import tiny_algorithm_cfg
@@ -122,11 +123,12 @@ def test_new_homes_reach_their_components():
         priority=dict(tau=2.0, uses_phi=False, new_entry='max',
                       insert_top_k=4),
         sampler=dict(is_weight_norm='max', importance_weighting=False,
-                     eps=1e-4)))
+                     eps=1e-4), replay_buffer=dict(storage_device='cpu')))
     rule, smp = alg.replay.rule, alg.replay.sampler
     assert (rule.tau, rule.uses_phi, rule.new_entry, rule.insert_top_k,
             rule.eps) == (2.0, False, 'max', 4, 1e-4)
     assert (smp.is_weight_norm, smp.importance_weighting) == ('max', False)
+    assert alg.replay.storage_device == 'cpu'
 
 
 def test_diagnostics_of_draws_insertions_and_evictions():

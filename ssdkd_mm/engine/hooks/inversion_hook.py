@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmrazor.registry import HOOKS
-from ...models.utils import unwrap
+from ...utils.modules import unwrap
 from .utils import CKPT_KEY, get_algorithm, log_scalar
 
 

@@ -6,7 +6,7 @@ from typing import Dict, List, Sequence
 from mmengine.hooks import Hook
 
 from mmrazor.registry import HOOKS
-from ...models.utils import unwrap
+from ...utils.modules import unwrap
 
 
 def progress(alg) -> Dict[str, float]:

@@ -7,8 +7,8 @@ from mmengine.logging import print_log
 from mmengine.runner import ValLoop, autocast
 
 from mmrazor.registry import LOOPS
-from ...models.utils import unwrap
-from ...utils.data_check import check_val_data
+from ...utils.modules import unwrap
+from ..data_check import check_val_data
 
 
 def evaluate_model(val_loop, model, data_preprocessor) -> Dict:

@@ -43,7 +43,7 @@ from mmrazor.models.architectures.generators import (DAFLGenerator,
                                                      ZSKTGenerator)
 from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
-from ..utils import unwrap
+from ...utils.modules import unwrap
 from ..precision import autocast, check_autocast
 from ..teacher import load_teacher
 

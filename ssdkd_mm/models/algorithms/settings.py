@@ -18,6 +18,7 @@ MOVED = {
     'inversion.insert_top_k': 'priority.insert_top_k',
     'kd.importance_weighting': 'sampler.importance_weighting',
     'kd.is_weight_norm': 'sampler.is_weight_norm',
+    'replay_buffer.device': 'replay_buffer.storage_device',
 }
 
 

@@ -23,13 +23,13 @@ from mmrazor.registry import MODELS
 from ...replay import (PrioritizedReplay, PriorityRule, PrioritySampler,
                        ReplayBuffer, TeacherViewCache)
 from ..cfg_path import resolve_model_cfg
-from ..losses import ModulatingFunction, inverse_frequency
+from ...replay.modulating import ModulatingFunction, inverse_frequency
 from ..nonfinite import NonFiniteGuard
 from ..precision import autocast
 from ..synthesis import InversionSynthesizer
 from ..teacher import freeze, load_teacher
 from ..wrapper_keys import strip_wrapper_keys
-from ..utils import unwrap
+from ...utils.modules import unwrap
 from . import settings
 from .student_step import StudentStep
 from .task_adapters import build_task_adapter
@@ -72,8 +72,8 @@ class SSDKDDistillation(BaseAlgorithm):
             :class:`InversionSynthesizer`.
         modulating (dict): φ knobs: :class:`ModulatingFunction`.
         replay_buffer (dict): Buffer knobs: :class:`ReplayBuffer` (capacity,
-            eviction, unbounded, pin_memory) and ``device`` (None: the
-            training device).
+            eviction, unbounded, pin_memory) and ``storage_device`` (where
+            the buffer lives during training; None: the training device).
         sampler (dict): δ knobs: :class:`PrioritySampler` (α, β, ε, mode,
             importance weighting and its normalisation).
         priority (dict): π knobs: :class:`PriorityRule` (τ_p, φ in π, the
@@ -118,9 +118,9 @@ class SSDKDDistillation(BaseAlgorithm):
         self.kd_step = settings.build(StudentStep, kd, 'kd')
         self.task.check_kd(self.kd_step.cwd_weight)
         buf_cfg = settings.check_keys(
-            replay_buffer, settings.accepted(ReplayBuffer, ('img_shape',
-                                                            'label_dim')),
-            'replay_buffer')
+            replay_buffer, settings.accepted(
+                ReplayBuffer, ('img_shape', 'label_dim', 'device')) |
+            {'storage_device'}, 'replay_buffer')
         sampler = settings.build(PrioritySampler, sampler, 'sampler')
         rule = settings.build(PriorityRule, priority, 'priority', ('eps', ),
                               eps=sampler.eps)
@@ -146,7 +146,7 @@ class SSDKDDistillation(BaseAlgorithm):
         # checkpoint them under checkpoint['ssdkd'].
         self.modulating = ModulatingFunction(**settings.check_keys(
             modulating, settings.accepted(ModulatingFunction), 'modulating'))
-        storage = buf_cfg.pop('device', None)
+        storage = buf_cfg.pop('storage_device', None)
         self.replay = PrioritizedReplay(
             settings.build(
                 ReplayBuffer, buf_cfg, 'replay_buffer',

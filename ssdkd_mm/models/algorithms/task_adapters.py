@@ -10,17 +10,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import first_tensor
+from ...utils.modules import first_tensor
+from ...replay.modulating import phi_statistics
 from ..losses import per_sample_cwd, per_sample_kl
 
 
 class ClsTaskAdapter:
     """Image classification: logits are (N, C)."""
-
-    name = 'cls'
-
-    #: Per-image CE targets: augmented views need no warping of them.
-    dense_targets = False
 
     def label_dim(self, num_classes: int) -> Optional[int]:
         """Per-image pseudo-label: one class id (the buffer stores int64)."""
@@ -61,11 +57,6 @@ class ClsTaskAdapter:
         only where the student still agrees with the teacher."""
         mask = self.agreement(student_logits.detach(), teacher_logits.detach())
         return mask * self.kl(student_logits, teacher_logits, tau)
-
-    def expand_targets(self, classes: torch.Tensor,
-                       teacher_logits: torch.Tensor) -> torch.Tensor:
-        """The CE targets of an inversion round: the sampled classes."""
-        return classes
 
     def round_targets(self, classes: torch.Tensor, x01: torch.Tensor,
                       teacher_logits) -> torch.Tensor:
@@ -109,17 +100,9 @@ class ClsTaskAdapter:
         CE to that target like a focal factor) and the teacher's prediction
         ŷ otherwise.
         """
-        logits = teacher_logits.detach().float()
-        label = logits.argmax(1) if targets is None else targets
-        hist = F.one_hot(label, logits.shape[1]).to(logits.dtype)
-        return _one_minus_p(logits, label), hist
-
-
-def _one_minus_p(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-    """1 − p(label) along dim 1, in log space (exact for confident
-    predictions); ``label`` has the shape of ``logits`` without dim 1."""
-    others = logits.scatter(1, label.unsqueeze(1), float('-inf'))
-    return (others.logsumexp(1) - logits.logsumexp(1)).exp()
+        label = (teacher_logits.detach().float().argmax(1)
+                 if targets is None else targets)
+        return phi_statistics(teacher_logits, label)
 
 
 class SegTaskAdapter:
@@ -154,14 +137,7 @@ class SegTaskAdapter:
             Defaults to (0.3, 0.7).
     """
 
-    name = 'seg'
-
     TARGETS = ('relabel', 'box')
-
-    #: An inversion round builds one target map per image on the generated
-    #: image itself, and every (randomly zoomed, shifted, flipped) view of
-    #: it gets that map moved the same way (:meth:`warp_targets`).
-    dense_targets = True
 
     #: Target pixels without a label (moved in from outside the image).
     IGNORE_INDEX = 255
@@ -354,14 +330,10 @@ class SegTaskAdapter:
         """1 − mean pixel confidence (N,) and pixel-class frequencies
         (N, C); the class of a pixel is the target map's while inverting and
         the teacher's argmax otherwise."""
-        logits = teacher_logits.detach().float()
-        label = logits.argmax(1)
+        label = teacher_logits.detach().float().argmax(1)
         if targets is not None:  # unlabelled target pixels: the teacher's
             label = targets.where(targets != self.IGNORE_INDEX, label)
-        unc = _one_minus_p(logits, label).flatten(1).mean(1)
-        hist = F.one_hot(label, logits.shape[1]).flatten(1, 2).to(
-            logits.dtype).mean(1)
-        return unc, hist
+        return phi_statistics(teacher_logits, label)
 
 
 TASK_ADAPTERS = {'cls': ClsTaskAdapter, 'seg': SegTaskAdapter}

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import first_tensor
+from ...utils.modules import first_tensor
 from .losses import (BNStatistics, Normalize, adversarial, crop_flip,
                      identity, resized_crop_flip)
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..utils import first_tensor
+from ...utils.modules import first_tensor
 from .losses import (BNStatistics, Normalize, identity, image_priors,
                      jitter_flip, js_divergence)
 

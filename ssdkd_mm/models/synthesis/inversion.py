@@ -11,7 +11,7 @@ from mmengine.optim import OptimWrapper
 
 from ..losses import BNStatisticsLoss
 from ..precision import autocast, check_autocast
-from ..utils import unwrap
+from ...utils.modules import unwrap
 
 
 class InversionSynthesizer:

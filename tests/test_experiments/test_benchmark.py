@@ -10,8 +10,8 @@ from _fmnist_fake import write_idx_set
 from mmengine.config import ConfigDict
 from mmrazor.registry import MODELS
 
-from ssdkd_mm.apis import benchmark as bm
-from ssdkd_mm.apis import demo, methods
+from ssdkd_mm.experiments import benchmark as bm
+from ssdkd_mm.experiments import demo, methods
 
 
 def test_groups_and_aliases():
@@ -209,7 +209,7 @@ def test_update_docs_replaces_only_the_section(tmp_path):
 def test_benchmark_end_to_end_tiny(tmp_path):
     """Two methods (SSD-KD and mmrazor's DFAD), one seed, a 2-second budget,
     generated data and a random teacher: every output is written."""
-    from ssdkd_mm.apis.demo import TASKS, config_path
+    from ssdkd_mm.experiments.demo import TASKS, config_path
     from ssdkd_mm.engine.config import load_config
     data = write_idx_set(str(tmp_path / 'fmnist'), n_train=20, n_test=40)
     tdir = tmp_path / 'teacher'

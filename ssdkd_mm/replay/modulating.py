@@ -1,10 +1,33 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""SSD-KD's modulating function φ = φ_div × φ_diff (diversity × difficulty)."""
-from typing import Optional
+"""SSD-KD's modulating function φ = φ_div × φ_diff (diversity × difficulty)
+and the statistics of the teacher it is computed from."""
+from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 
 DIVERSITY_FORMS = ('inverse_freq', 'literal', 'none')
+
+
+def one_minus_p(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """1 − p(label) along dim 1, in log space (exact for confident
+    predictions); ``label`` has the shape of ``logits`` without dim 1."""
+    others = logits.scatter(1, label.unsqueeze(1), float('-inf'))
+    return (others.logsumexp(1) - logits.logsumexp(1)).exp()
+
+
+def phi_statistics(teacher_logits: torch.Tensor, label: torch.Tensor
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """φ's inputs: 1 − teacher confidence in ``label`` (N,) and the class
+    histogram (N, C), both averaged over pixels for dense (N, C, h, w)
+    logits with (N, h, w) labels."""
+    logits = teacher_logits.detach().float()
+    unc = one_minus_p(logits, label)
+    hist = F.one_hot(label, logits.shape[1])
+    if unc.dim() > 1:
+        return unc.flatten(1).mean(1), hist.flatten(1, -2).to(
+            logits.dtype).mean(1)
+    return unc, hist.to(logits.dtype)
 
 
 def inverse_frequency(class_counts: torch.Tensor, kappa: float,

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ssdkd_mm.models.losses import ModulatingFunction
+from ssdkd_mm.replay import ModulatingFunction
 
 
 def test_phi_hand_computed_inverse_frequency_and_focal():

@@ -206,7 +206,7 @@ def run_one(pair: str, dataset: str, method: str, data_root: str,
 
     from ..engine.config import complete_config
     from ..engine.resume import resolve_resume
-    from ..utils import preflight
+    from ..engine.data_check import preflight
     cfg = build_run_config(pair, dataset, method, data_root, teacher_ckpt,
                            work_dir, cfg_options)
     resumed = resolve_resume(work_dir, 'auto')

@@ -134,7 +134,7 @@ def fast_schedule(kd_steps: int = FAST_SCHEDULE['kd_steps'],
 def fast_published_options(method: str) -> Dict:
     """``cfg.merge_from_dict`` options of Fast-k's published values (the
     replay switches and the hook values are added by
-    :mod:`ssdkd_mm.apis.methods`)."""
+    :mod:`ssdkd_mm.experiments.methods`)."""
     k = FAST_K[method]
     s = FAST_SCHEDULE
     sched = fast_schedule()

@@ -64,7 +64,7 @@ def run_method(method: str, seed: int, teacher_ckpt: str, data_root: str,
 
     from ..engine.hooks import SSDKDSnapshotHook
     from ..engine.runner import evaluate_model
-    from ..models.utils import unwrap
+    from ..utils.modules import unwrap
     cfg = build_config(method, teacher_ckpt, data_root, budget_s, points_s,
                        seed, osp.join(work_dir, method, f'seed{seed}'),
                        cfg_options)

@@ -2,7 +2,7 @@
 SSD-KD computation on copies of the algorithm's models."""
 import torch
 
-from ssdkd_mm.apis.overhead import PlainSSDKD, _crop_flip, _kl
+from ssdkd_mm.experiments.overhead import PlainSSDKD, _crop_flip, _kl
 
 
 def test_plain_loop_synthesizes_fills_and_distils(tiny_alg):

@@ -1,7 +1,7 @@
 """The plateau protocol's arithmetic and its command line."""
 import pytest
 
-from ssdkd_mm.apis.plateau import markdown, summarize_plateau, time_to_reach
+from ssdkd_mm.experiments.plateau import markdown, summarize_plateau, time_to_reach
 
 
 def test_time_to_reach_interpolates_between_budgets():

@@ -125,7 +125,7 @@ def run_plateau(budget_s: float,
     share the reference's runs in one ``work_dir``."""
     label = label or method
     import ssdkd_mm  # noqa: F401  (compat + registration)
-    from ssdkd_mm.apis.demo import train_teacher
+    from ssdkd_mm.experiments.demo import train_teacher
     from ssdkd_mm.datasets import prepare_fashion_mnist
     from ssdkd_mm.utils import register_all_modules
     register_all_modules(init_default_scope=False)

@@ -84,7 +84,7 @@ class PlainSSDKD:
     """SSD-KD for classifiers in plain PyTorch, for timing only."""
 
     def __init__(self, alg) -> None:
-        from ..models.utils import unwrap
+        from ..utils.modules import unwrap
         self.teacher = copy.deepcopy(unwrap(alg.teacher)).eval()
         self.student = copy.deepcopy(unwrap(alg.student))
         self.generator = copy.deepcopy(unwrap(alg.generator))
@@ -284,7 +284,7 @@ def measure_overhead(teacher_ckpt: str, data_root: str, work_dir: str,
     """
     from mmengine.runner import Runner
 
-    from ..models.utils import unwrap
+    from ..utils.modules import unwrap
     cfg = load_config(config_path(SSDKD_CFG), log=False)
     cfg.model.teacher_ckpt = teacher_ckpt
     set_data_root(cfg, data_root)

@@ -2,7 +2,7 @@
 the Markdown table."""
 import pytest
 
-from ssdkd_mm.apis import gpu_bench
+from ssdkd_mm.experiments import gpu_bench
 
 
 def test_cpu_needs_allow_cpu(tmp_path):

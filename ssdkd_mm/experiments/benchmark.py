@@ -61,7 +61,7 @@ def run_benchmark(methods: Sequence[str] = ('all', ),
     ``prepare_data=False`` uses ``data_root`` as it is (no Fashion-MNIST
     preparation, e.g. a small test set)."""
     import ssdkd_mm  # noqa: F401  (compat + registration)
-    from ssdkd_mm.apis.demo import train_teacher
+    from ssdkd_mm.experiments.demo import train_teacher
     from ssdkd_mm.datasets import prepare_fashion_mnist
     from ssdkd_mm.utils import register_all_modules
     register_all_modules(init_default_scope=False)

@@ -11,8 +11,8 @@ from conftest import ROOT
 from mmengine.config import Config
 from mmrazor.registry import HOOKS
 
-from ssdkd_mm.apis import methods, recipes
-from ssdkd_mm.apis.paper import DATASETS, PAIRS, config_name
+from ssdkd_mm.experiments import methods, recipes
+from ssdkd_mm.experiments.paper import DATASETS, PAIRS, config_name
 from ssdkd_mm.engine.config import complete_config, load_config
 
 PAPER_CONFIGS = [(p, d) for p in PAIRS for d in DATASETS]

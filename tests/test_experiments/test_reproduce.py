@@ -10,8 +10,8 @@ import torch
 from _cifar_fake import TINY_RUN, write_cifar
 from _community_nets import community_state_dict
 
-from ssdkd_mm.apis import reproduce as rp
-from ssdkd_mm.apis.paper import PAIRS, published
+from ssdkd_mm.experiments import reproduce as rp
+from ssdkd_mm.experiments.paper import PAIRS, published
 
 
 def _tool_main():
