@@ -2,8 +2,8 @@
 """The paper's CIFAR benchmark as data: the five teacher → student pairs,
 their configs, the community teacher files and the published numbers they
 are compared against (the READMEs of github.com/zju-vipa/CMI and
-github.com/zju-vipa/Fast-Datafree; top-1 %). ``tools/reproduce_paper.py`` and the tests read it; nothing
-else spells the pairs out again."""
+github.com/zju-vipa/Fast-Datafree; top-1 %). ``tools/reproduce_paper.py``
+and the tests read it; nothing else spells the pairs out again."""
 from collections import OrderedDict
 from typing import Dict
 
