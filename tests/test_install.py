@@ -92,3 +92,14 @@ def test_run_tests_provisions_data_separately():
     text = open(osp.join(ROOT, 'tools/run_tests.sh')).read()
     assert 'setup_env.sh --only venv' in text
     assert 'setup_env.sh --only data' in text and '--with-data' not in text
+
+
+def test_nothing_shipped_cites_notes_outside_the_repository():
+    """The research notes are not in the repository: code and docs cite
+    public sources or the project's own docs."""
+    files = subprocess.run(['git', 'ls-files'], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split()
+    needle = 'shared/' + 'research'
+    citing = [f for f in files if f.endswith(('.py', '.md', '.sh'))
+              and needle in open(osp.join(ROOT, f)).read()]
+    assert citing == []

@@ -120,7 +120,8 @@ def test_installed_wheel_trains_from_a_folder_outside_the_checkout(
         _base_ = ['./fm_data.py', 'ssdkd_mm::ssdkd/_base_/ssdkd_cls.py']
         img_size = 28
         model = dict(
-            teacher=dict(cfg_path='mmpretrain::resnet/resnet18_8xb16_cifar10.py'),
+            teacher=dict(
+                cfg_path='mmpretrain::resnet/resnet18_8xb16_cifar10.py'),
             architecture=dict(
                 cfg_path='mmpretrain::resnet/resnet18_8xb16_cifar10.py'),
             teacher_ckpt=None, replay_buffer=dict(capacity=8))

@@ -334,7 +334,8 @@ val_dataloader = dict(batch_size=1, num_workers=0, dataset=dict(
     data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
     ann_file='ImageSets/Segmentation/val.txt',
     pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-              dict(type='PackSegInputs')]), sampler=dict(type='DefaultSampler'))
+              dict(type='PackSegInputs')]),
+    sampler=dict(type='DefaultSampler'))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

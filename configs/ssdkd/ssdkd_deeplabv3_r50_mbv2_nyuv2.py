@@ -1,7 +1,8 @@
 # SSD-KD, data-free: DeepLabV3-ResNet-50 → DeepLabV3-MobileNetV2 on NYUv2
 # (13 classes), the segmentation pair of the paper (DFAD's protocol). The
 # paper reports 0.384 mIoU with 16K synthetic samples (teacher 0.517, KD on
-# real data 0.380, Fast-10 0.366, DFAD 0.364; shared/research: [N]/[R]).
+# real data 0.380, Fast-10 0.366, DFAD 0.364; DFAD: arXiv 1912.11006, SSD-KD:
+# arXiv 2406.07876).
 # Training reads no real image; NYUv2 test (654 images, toolkit layout in
 # data/NYUv2) is read only to evaluate.
 #

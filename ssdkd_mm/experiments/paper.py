@@ -1,9 +1,9 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """The paper's CIFAR benchmark as data: the five teacher → student pairs,
 their configs, the community teacher files and the published numbers they
-are compared against (CMI / Fast-DFKD READMEs, shared/research/benchmarks.md
-§1; top-1 %). ``tools/reproduce_paper.py`` and the tests read it; nothing
-else spells the pairs out again."""
+are compared against (the READMEs of github.com/zju-vipa/CMI and
+github.com/zju-vipa/Fast-Datafree; top-1 %). ``tools/reproduce_paper.py``
+and the tests read it; nothing else spells the pairs out again."""
 from collections import OrderedDict
 from typing import Dict
 

@@ -1,6 +1,7 @@
 """tools/reproduce_paper.py: refuses missing CIFAR / teachers, runs the
 chosen pairs with the community teachers (converted on the way), keeps
 finished runs, resumes interrupted ones, writes the table."""
+import glob
 import json
 import os
 import os.path as osp
@@ -9,6 +10,7 @@ import pytest
 import torch
 from _cifar_fake import TINY_RUN, write_cifar
 from _community_nets import community_state_dict
+from mmengine.config import Config
 
 from ssdkd_mm.experiments import reproduce as rp
 from ssdkd_mm.experiments.paper import PAIRS, published
@@ -86,11 +88,26 @@ def test_runs_resumes_and_keeps_finished_runs(tmp_path, monkeypatch):
     out = rp.reproduce(methods=['ssdkd', 'fast2'], **args)
     res = {r['method']: r for r in out['results']}
     assert set(res) == {'ssdkd', 'fast2'}
-    for r in res.values():
-        assert 0 <= r['top1'] <= 100 and r['hours'] > 0
+    from ssdkd_mm.experiments.methods import FAST_SWITCHES
+    for method, r in res.items():
+        assert r['hours'] > 0 and r['teacher_top1'] is not None
         # validated once in the loop (iter 3) and once after: best >= final
         assert r['best_top1'] >= r['top1']
         assert r['student_steps'] == 3 and r['resumed_from'] is None
+        run = rp.run_dir(work, 'wrn40_2_wrn16_1', 'cifar10', method)
+        # top1 is the final evaluation the run logged, not any number
+        logged = [json.loads(line) for line in open(glob.glob(osp.join(
+            run, '*', 'vis_data', 'scalars.json'))[-1])]
+        final = [s['accuracy/top1'] for s in logged if 'accuracy/top1' in s]
+        assert r['top1'] == pytest.approx(final[-1])
+        # the run's own config carries Fast-2's switches, SSD-KD's not
+        (dumped, ) = glob.glob(osp.join(run, '*.py'))
+        cfg = Config.fromfile(dumped)
+        for key, value in FAST_SWITCHES.items():
+            node = cfg
+            for part in key.split('.'):
+                node = node.get(part) if node is not None else None
+            assert (node == value) == (method == 'fast2'), (method, key)
     assert osp.isfile(osp.join(work, 'teachers',
                                'cifar10_wrn40_2_mmpretrain.pth'))
     with open(osp.join(work, 'paper_table.md')) as f:

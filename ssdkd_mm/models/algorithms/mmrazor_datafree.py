@@ -2,10 +2,11 @@
 """mmrazor's own data-free algorithms (DAFL, ZSKT, DFAD), runnable.
 
 mmrazor 1.0.0's ``DataFreeDistillation`` and ``DAFLDataFreeDistillation``
-do not run as shipped on a single process and leak gradients (see
-``shared/research/mmrazor_internals.md`` §1.3). The thin subclasses here keep
-mmrazor's algorithms, generators, distillers, recorders and losses, and
-change only what is broken:
+do not run as shipped on a single process and leak gradients (mmrazor
+v1.0.0, ``mmrazor/models/algorithms/distill/configurable/
+datafree_distillation.py``; the faults are listed below). The thin
+subclasses here keep mmrazor's algorithms, generators, distillers,
+recorders and losses, and change only what is broken:
 
 * **D1** ``self.generator.module.latent_dim`` assumed a DDP wrapper: the
   latent size is read from the unwrapped generator.
