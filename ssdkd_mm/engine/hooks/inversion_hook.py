@@ -8,7 +8,8 @@ from mmengine.logging import print_log
 
 from mmrazor.registry import HOOKS
 from ...utils.modules import unwrap
-from .utils import CKPT_KEY, get_algorithm, log_scalar
+from .utils import (CKPT_KEY, get_algorithm, log_scalar,
+                    require_persisting_hooks)
 
 
 @HOOKS.register_module()
@@ -60,6 +61,7 @@ class SSDKDInversionHook(Hook):
 
     def before_train(self, runner) -> None:
         alg = get_algorithm(runner)
+        require_persisting_hooks(runner)
         n_bn = alg.attach_bn_hooks()
         teacher = alg.teacher
         if any(p.requires_grad for p in teacher.parameters()):

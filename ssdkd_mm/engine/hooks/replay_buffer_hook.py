@@ -8,7 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmrazor.registry import HOOKS
-from .utils import CKPT_KEY, get_algorithm, log_scalar
+from .utils import (CKPT_KEY, get_algorithm, log_scalar,
+                    require_persisting_hooks)
 
 
 def save_image_grid(images01: torch.Tensor, path: str, nrow: int = 8) -> None:
@@ -59,6 +60,7 @@ class SSDKDReplayBufferHook(Hook):
 
     def before_train(self, runner) -> None:
         alg = get_algorithm(runner)
+        require_persisting_hooks(runner)
         if self._resume_state is not None and runner.iter > 0:
             alg.replay.load_state_dict(self._resume_state)
             print_log(f'SSD-KD: restored replay buffer with '

@@ -1,13 +1,32 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-from mmengine.model import is_model_wrapper
+from ...utils.modules import unwrap
 
 CKPT_KEY = 'ssdkd'
+
+#: The hooks that save and restore the algorithm's state (counters,
+#: generator, BN EMA: the inversion hook; buffer, sampler, view cache: the
+#: replay-buffer hook). Training without one of them would lose that part
+#: of the state on resume.
+PERSISTING_HOOKS = ('SSDKDInversionHook', 'SSDKDReplayBufferHook')
+
+
+def require_persisting_hooks(runner) -> None:
+    """Refuse to train SSD-KD when a hook that persists its state is
+    missing from the runner (one line naming the fix)."""
+    present = {type(h).__name__ for h in getattr(runner, 'hooks', None) or ()}
+    if not present:  # not an mmengine Runner (unit tests' stand-ins)
+        return
+    missing = [h for h in PERSISTING_HOOKS if h not in present]
+    if missing:
+        raise RuntimeError(
+            f'SSD-KD state would not be saved: add {missing} to custom_hooks '
+            "(the bases in configs/ssdkd/_base_/ have them) - e.g. "
+            f"dict(type='mmrazor.{missing[0]}').")
 
 
 def get_algorithm(runner):
     """The SSD-KD algorithm under the runner's (possibly wrapped) model."""
-    model = runner.model
-    model = model.module if is_model_wrapper(model) else model
+    model = unwrap(runner.model)
     if not hasattr(model, 'buffer') or not hasattr(model, 'synthesize'):
         raise TypeError('SSD-KD hooks need model type SSDKDDistillation, got '
                         f'{type(model).__name__}')

@@ -7,6 +7,7 @@ from mmengine.runner import Runner
 from mmrazor.registry import RUNNERS
 
 from ..config import complete_config
+from ..hooks.utils import require_persisting_hooks
 
 
 @RUNNERS.register_module()
@@ -16,10 +17,17 @@ class SSDKDRunner(Runner):
     complete_config`: data-free loader, normalisation, image size, buffer
     size, schedules), so any ``tools/train.py`` that honours
     ``runner_type`` runs the data-free bases. The completed config is the
-    one the Runner writes into the work dir."""
+    one the Runner writes into the work dir. :meth:`train` refuses to
+    start when a hook that persists the algorithm's state is missing."""
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'SSDKDRunner':
         cfg = copy.deepcopy(cfg)
         complete_config(cfg)
         return super().from_cfg(cfg)
+
+    def train(self):
+        if hasattr(self.model, 'replay') or hasattr(
+                getattr(self.model, 'module', None), 'replay'):
+            require_persisting_hooks(self)
+        return super().train()
