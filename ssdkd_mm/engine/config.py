@@ -89,7 +89,7 @@ def _loader_dataset(loader: Optional[dict]) -> Optional[dict]:
             ds = ds['dataset']
             continue
         # ConcatDataset: the first member stands for the pipeline and type,
-        # the size is that of the whole (see _train_set_size)
+        # the size is that of the whole (see train_set.train_set_size)
         members = [m for m in ds['datasets'] or [] if isinstance(m, dict)]
         if not members:
             return None
@@ -97,18 +97,6 @@ def _loader_dataset(loader: Optional[dict]) -> Optional[dict]:
         first['_members'] = [copy.deepcopy(dict(m)) for m in members]
         return first
     return ds if isinstance(ds, dict) else None
-
-
-    members = ds.get('_members') or [ds]
-    name = _type_name(members[0])
-    for m in members:  # mmseg's aug base: train.txt + aug.txt (a superset)
-        for (kind, key), size in _ANN_FILE_SIZES.items():
-            if _type_name(m) == kind and key in str(m.get('ann_file', '')):
-                return size
-    sizes = [TRAIN_SET_SIZES.get(_type_name(m)) for m in members]
-    if name and all(s is not None for s in sizes):
-        return sum(sizes)
-    return None
 
 
 def _pretrained_init(part) -> bool:
