@@ -100,7 +100,9 @@ class ClsTaskAdapter:
         CE to that target like a focal factor) and the teacher's prediction
         ŷ otherwise.
         """
-        label = (teacher_logits.detach().float().argmax(1)
+        # argmax of the logits as given: an upcast keeps their order, and
+        # phi_statistics makes the one fp32 copy
+        label = (teacher_logits.detach().argmax(1)
                  if targets is None else targets)
         return phi_statistics(teacher_logits, label)
 
@@ -330,7 +332,7 @@ class SegTaskAdapter:
         """1 − mean pixel confidence (N,) and pixel-class frequencies
         (N, C); the class of a pixel is the target map's while inverting and
         the teacher's argmax otherwise."""
-        label = teacher_logits.detach().float().argmax(1)
+        label = teacher_logits.detach().argmax(1)  # order kept by upcast
         if targets is not None:  # unlabelled target pixels: the teacher's
             label = targets.where(targets != self.IGNORE_INDEX, label)
         return phi_statistics(teacher_logits, label)
