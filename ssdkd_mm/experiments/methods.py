@@ -114,6 +114,20 @@ GROUPS['all'] = GROUPS['main'] + [
 SWITCHABLE = tuple(n for n, m in METHODS.items()
                    if m['family'] == 'ssdkd' and not m.get('ablation'))
 
+# The race's ablation cells (issue 30, ``--protocol race``): SSD-KD's
+# defaults with one of its parts off; all three off is
+# ``fast2-ssdkd-schedule``. Added after GROUPS and SWITCHABLE: they join
+# neither the grid's groups nor ``tools/train.py --method``.
+RACE_ABLATION: 'OrderedDict[str, Dict]' = OrderedDict([
+    ('ssdkd-phi-off', dict(PHI_OFF)),           # φ off (γ = 0, no diversity)
+    ('ssdkd-delta-off', dict(UNIFORM_SAMPLING)),  # δ off: uniform replay
+    ('ssdkd-unbounded', dict(UNBOUNDED_POOL)),  # Fast-DFKD's ever-growing pool
+])
+for _name, _opts in RACE_ABLATION.items():
+    METHODS[_name] = dict(family='ssdkd', options=_opts, ablation=True,
+                          same_as=None, label=f'ablation {_name}')
+GROUPS['race-ablation'] = list(RACE_ABLATION) + ['fast2-ssdkd-schedule']
+
 
 def apply_method(cfg, method: str, source: str = 'the config') -> None:
     """Switch the SSD-KD config ``cfg`` in place to ``method`` (one of
