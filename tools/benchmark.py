@@ -6,12 +6,21 @@ DAFL, ZSKT and DFAD: same teacher, same wall-clock budget, same machine.
     python tools/benchmark.py --methods main --seeds 0 --budget 300
     python tools/benchmark.py --methods ssdkd fast2 dafl --no-overhead
     python tools/benchmark.py --protocol plateau --budget 600 --seeds 0 1 2
+    python tools/benchmark.py --protocol race --budget 600 --seeds 0 1 2 \
+        --results-json docs/results/race.json
 
 The plateau protocol (ssdkd_mm/experiments/plateau.py) runs the reference
 (--reference, Fast-2) for T = --budget and 2T, and --method (SSD-KD) for
 --plateau-fractions of T, each fitted to its own budget, and writes
 docs/results/plateau.json (--out) with the time SSD-KD needs to reach the
 reference's accuracy at T; --cfg-options KEY=VALUE change --method's config.
+
+The race (ssdkd_mm/experiments/race.py) runs every method x seed for the
+budget, evaluates the students every --grid of it, and writes race.json
+(time to 90/95/98 % of the teacher, ratios against the fastest published
+peer and the ablation cells), race.md and race_accuracy.png to the work dir
+and beside --results-json; --variant NAME BASE KEY=VALUE... races a method
+with config overrides under its own name; --plan only prints the runs.
 
 Writes work_dirs/benchmark/{records.csv,records.jsonl,results.json,
 accuracy_vs_time.png,benchmark.md} and, with --docs, the results section of
@@ -29,9 +38,10 @@ def parse_args(argv=None):
     from ssdkd_mm.experiments.benchmark import GROUPS, METHODS
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument(
-        '--methods', nargs='+', default=['all'],
-        help=f'methods and/or groups {sorted(GROUPS)}; methods: '
-        f'{", ".join(METHODS)}')
+        '--methods', nargs='+', default=None,
+        help=f'methods and/or groups {sorted(GROUPS)} (race: also '
+        f'"race", its default field); default: all (grid), race (race); '
+        f'methods: {", ".join(METHODS)}')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--budget', type=float, default=150.0,
                    help='seconds of training-loop time per run')
@@ -42,10 +52,11 @@ def parse_args(argv=None):
                    default=[0.6, 0.7, 0.8],
                    help='time-to-accuracy targets, fractions of the teacher')
     p.add_argument('--reference', default='fast2')
-    p.add_argument('--protocol', choices=['grid', 'plateau'],
+    p.add_argument('--protocol', choices=['grid', 'plateau', 'race'],
                    default='grid',
                    help="'grid': methods x seeds at one budget (default); "
-                   "'plateau': the plateau protocol")
+                   "'plateau': the plateau protocol; 'race': time to "
+                   "90/95/98 %% of the teacher")
     p.add_argument('--method', default='ssdkd',
                    help='plateau: the method measured against --reference')
     p.add_argument('--label', default=None,
@@ -62,9 +73,10 @@ def parse_args(argv=None):
                    metavar='KEY=VALUE',
                    help='plateau: config overrides of --method, e.g. '
                    'model.sampler.uniform_mix=0.5')
+    add_race_args(p)
     p.add_argument('--work-dir', default=None,
-                   help='default: work_dirs/benchmark (grid) or '
-                   'work_dirs/plateau (plateau)')
+                   help='default: work_dirs/benchmark (grid), '
+                   'work_dirs/plateau (plateau) or work_dirs/race (race)')
     p.add_argument('--data-root', default='data/fashion_mnist')
     p.add_argument('--teacher-dir', default='work_dirs/demo/teacher',
                    help='teacher.pth + teacher.json (trained if absent)')
@@ -80,11 +92,39 @@ def parse_args(argv=None):
         p.error('--budget must be > 0 seconds')
     if any(not 0 < f <= 1 for f in args.fractions + args.plateau_fractions):
         p.error('--fractions and --plateau-fractions must be in (0, 1]')
+    if not 0 < args.grid < 1:
+        p.error('--grid must be in (0, 1)')
     try:
         args.cfg_options = parse_options(args.cfg_options)
-    except ValueError as e:
-        p.error(str(e))
+        args.variant = {v[0]: dict(base=v[1], options=parse_options(v[2:]))
+                        for v in args.variant or []}
+    except (ValueError, IndexError) as e:
+        p.error(str(e) if isinstance(e, ValueError) else
+                '--variant takes NAME BASE [KEY=VALUE ...]')
     return args
+
+
+def add_race_args(p):
+    """The race's options (``--protocol race``)."""
+    from ssdkd_mm.experiments.race import ONE_SEED
+    p.add_argument('--grid', type=float, default=0.05,
+                   help='race: snapshot every GRID x budget (default 0.05)')
+    p.add_argument('--default', default='ssdkd',
+                   help='race: the method whose ratios are reported')
+    p.add_argument('--one-seed', nargs='*', default=list(ONE_SEED),
+                   help='race: methods run on the first seed only (lower '
+                   f'bounds); default: {" ".join(ONE_SEED)}')
+    p.add_argument('--variant', nargs='+', action='append', default=None,
+                   metavar='ARG',
+                   help='race: NAME BASE [KEY=VALUE ...]: BASE with config '
+                   'overrides, raced as NAME (repeatable)')
+    p.add_argument('--results-json', default=None,
+                   help='race: also write race.json here (race.md and '
+                   'race_accuracy.png beside it), e.g. '
+                   'docs/results/race.json')
+    p.add_argument('--plan', action='store_true',
+                   help='race: print the planned runs and their hours; '
+                   'run nothing')
 
 
 def parse_options(items):
@@ -123,10 +163,25 @@ def main(argv=None):
         except ValueError as e:
             sys.exit(f'error: {e}')
         return
+    if args.protocol == 'race':
+        from ssdkd_mm.experiments.race import run_race
+        try:
+            run_race(
+                args.budget, seeds=args.seeds, methods=args.methods,
+                variants=args.variant, one_seed=args.one_seed,
+                default=args.default, grid=args.grid,
+                work_dir=args.work_dir or 'work_dirs/race',
+                data_root=args.data_root, teacher_dir=args.teacher_dir,
+                results_json=args.results_json, command=command,
+                resume=not args.fresh, plan_only=args.plan)
+        except ValueError as e:
+            sys.exit(f'error: {e}')
+        return
     from ssdkd_mm.experiments.benchmark import run_benchmark
     try:
         run_benchmark(
-            methods=args.methods, seeds=args.seeds, budget_s=args.budget,
+            methods=args.methods or ['all'], seeds=args.seeds,
+            budget_s=args.budget,
             points=args.points,
             work_dir=args.work_dir or 'work_dirs/benchmark',
             data_root=args.data_root, teacher_dir=args.teacher_dir,
