@@ -124,8 +124,10 @@ RACE_ABLATION: 'OrderedDict[str, Dict]' = OrderedDict([
     ('ssdkd-unbounded', dict(UNBOUNDED_POOL)),  # Fast-DFKD's ever-growing pool
 ])
 for _name, _opts in RACE_ABLATION.items():
-    METHODS[_name] = dict(family='ssdkd', options=_opts, ablation=True,
-                          same_as=None, label=f'ablation {_name}')
+    # not ``ablation=True``: that flag means the grid's cells, which keep
+    # SSD-KD's bounded buffer
+    METHODS[_name] = dict(family='ssdkd', options=_opts,
+                          label=f'ablation {_name}')
 GROUPS['race-ablation'] = list(RACE_ABLATION) + ['fast2-ssdkd-schedule']
 
 

@@ -47,15 +47,20 @@ TESTBED = ('fmnist-resnet34-resnet18: Fashion-MNIST, ResNet-34 (base 16) '
            'student, data-free')
 #: How each run's learning-rate schedule relates to the times it is read at.
 SCHEDULE = (
-    'Each run is fitted to its budget B: SSDKDTimeBudgetHook measures the '
-    'seconds per iteration and sets max_iters so the loop ends at B, '
+    'One run per method and seed, fitted to the budget B: '
+    'SSDKDTimeBudgetHook measures the seconds per iteration (re-estimated '
+    'as the run goes) and sets max_iters so that the loop ends at B, '
     'stretching every scheduler that ends at max_iters (the student\'s '
-    'cosine, the generator\'s, the sampler\'s beta) to that end, so the '
-    'schedule anneals at B. The student is read on the snapshot grid at '
-    't < B, mid-schedule (learning rate not yet annealed). Every method '
-    'gets the same treatment; a run fitted to a budget of t would usually '
-    'be better at t, so every time to X is an upper bound, for all methods '
-    'alike.')
+    'cosine, the generator\'s) to that end, and the sampler\'s beta '
+    'follows max_iters: the schedule anneals at B (a run that overruns is '
+    'cut at B). The student is read on the snapshot grid at t < B, '
+    'mid-schedule, its learning rate not yet annealed; a time to X is the '
+    'first grid time at or above X. Every method gets the same treatment. '
+    'A run fitted to a budget of t would usually be better at t than a '
+    'longer run read at t, and the grid rounds up, so each time to X is an '
+    'upper bound on that method\'s time with a schedule fitted to it, for '
+    'all methods alike; only the final top-1 is read at an annealed '
+    'schedule.')
 
 
 def race_methods() -> List[str]:

@@ -313,3 +313,38 @@ def test_markdown_states_the_schedule():
     assert '> 100' in text and '≥ 80 (1/2)' in text
     assert '0.50× the time of the fastest published peer (fast2)' in text
     assert 'upper bound' in race.SCHEDULE and 'SSDKDTimeBudgetHook' in text
+
+
+@pytest.mark.e2e
+def test_race_end_to_end_tiny(tmp_path):
+    """SSD-KD and its phi-off cell, one seed, a 2-second budget, generated
+    data and a random teacher, through the real runner: every snapshot of
+    the grid is evaluated and the outputs are written."""
+    import torch
+    from _fmnist_fake import write_idx_set
+    from mmrazor.registry import MODELS
+
+    from ssdkd_mm.engine.config import load_config
+    from ssdkd_mm.experiments.demo import TASKS, config_path
+    data = write_idx_set(str(tmp_path / 'fmnist'), n_train=20, n_test=40)
+    tdir = tmp_path / 'teacher'
+    tdir.mkdir()
+    cfg = load_config(config_path(TASKS['cls']['ssdkd_cfg']), log=False)
+    torch.manual_seed(0)
+    teacher = MODELS.build(cfg.model.teacher)
+    torch.save(dict(state_dict=teacher.state_dict()), tdir / 'teacher.pth')
+    (tdir / 'teacher.json').write_text(json.dumps(
+        dict(top1=50.0, checkpoint=str(tdir / 'teacher.pth'))))
+    small = {'ssdkd': {'model.inversion.synth_batch_size': 8,
+                       'model.kd.batch_size': 8,
+                       'model.replay_buffer.capacity': 32}}
+    res = race.run_race(
+        2.0, seeds=[0], methods=['ssdkd', 'ssdkd-phi-off'], grid=0.5,
+        work_dir=str(tmp_path / 'race'), data_root=data,
+        teacher_dir=str(tdir), prepare_data=False, cfg_options=small)
+    assert [m['name'] for m in res['methods']] == ['ssdkd', 'ssdkd-phi-off']
+    for m in res['methods']:
+        assert len(m['curves']['0']) == 2  # 1 s and the end
+        assert 0 <= m['final_top1'][0] <= 100 and m['student_steps'] >= 0
+    assert res['grid_s'] == [1.0]
+    assert (tmp_path / 'race' / 'race_accuracy.png').is_file()
