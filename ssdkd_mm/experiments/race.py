@@ -343,9 +343,11 @@ def run_race(budget_s: float,
                 '--work-dir or --fresh')
     done = {(r['method'], r['seed']) for r in records}
     todo = [p for p in plan if p not in done]
+    n_snap = len(grid_points(budget_s, grid)) + 1
     print(f'[race] {len(plan)} runs of {budget_s:g} s, {len(todo)} to go: '
-          f'{len(todo) * budget_s / 3600:.2f} h of timed training '
-          '(+ start-up and evaluation)', flush=True)
+          f'{len(todo) * budget_s / 3600:.2f} h of timed training, plus '
+          f'start-up and {n_snap} test-split evaluations per run (off the '
+          'clock)', flush=True)
     for name, seed in todo:
         print(f'[race]   {name}, seed {seed}', flush=True)
     if plan_only:
