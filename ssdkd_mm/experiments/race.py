@@ -280,12 +280,12 @@ def _load(rec_file: str, budget_s: float, machine: Dict) -> List[Dict]:
         records = [json.loads(line) for line in f if line.strip()]
     records = [r for r in records if abs(r['budget_s'] - budget_s) < 1e-6]
     for r in records:
-        there = (r.get('cpu'), r.get('cpu_capability'))
-        if there != (machine['cpu'], machine['cpu_capability']):
+        there = tuple(r.get(k) for k in machine)
+        if there != tuple(machine.values()):
             raise ValueError(
-                f'{rec_file} holds runs from another machine ({there[0]}, '
-                f'{there[1]}); the race runs on one machine: use another '
-                '--work-dir or --fresh')
+                f'{rec_file} holds runs from another machine or grid '
+                f'{there}, not {tuple(machine.values())}; the race runs on '
+                'one machine and grid: use another --work-dir or --fresh')
     return records
 
 
@@ -329,7 +329,9 @@ def run_race(budget_s: float,
         raise ValueError(f'the default {default!r} is not among the raced '
                          f'methods {names}')
     plan = plan_runs(names, seeds, one_seed)
-    machine = dict(cpu=cpu_name(), cpu_capability=cpu_capability())
+    # every record carries these; a resumed race must match them
+    machine = dict(cpu=cpu_name(), cpu_capability=cpu_capability(),
+                   grid=grid)
     rec_file = osp.join(work_dir, 'records.jsonl')
     records: List[Dict] = []
     if resume and osp.isfile(rec_file):

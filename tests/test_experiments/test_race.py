@@ -218,11 +218,13 @@ def test_race_is_resumable_and_writes_its_outputs(tmp_path):
         base='ssdkd', options={'model.kd.tau': 1.0})})
     with pytest.raises(ValueError, match='ran with options'):
         race.run_race(100.0, **bad)
-    # runs from another machine are refused
+    # runs on another grid or from another machine are refused
+    with pytest.raises(ValueError, match='another machine or grid'):
+        race.run_race(100.0, **dict(kw, grid=0.5))
     recs = (work / 'records.jsonl').read_text().replace(
         '"cpu_capability": "', '"cpu_capability": "OTHER')
     (work / 'records.jsonl').write_text(recs)
-    with pytest.raises(ValueError, match='another machine'):
+    with pytest.raises(ValueError, match='another machine or grid'):
         race.run_race(100.0, **kw)
 
 
