@@ -228,6 +228,7 @@ def summarize_race(records: List[Dict], teacher_top1: float,
             name, best = fastest({n: by_name[n]['time_to_s'][k]
                                   for n in present})
             comp[group] = dict(fastest=name,
+                               fastest_exact=not isinstance(best, dict),
                                ratio_vs_fastest=ratio(d['time_to_s'][k],
                                                       best),
                                each=cells)

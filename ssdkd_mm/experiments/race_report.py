@@ -29,7 +29,7 @@ def fmt_time(entry) -> str:
 def fmt_ratio(r) -> str:
     """A ratio: ``0.45×``, ``≥ 0.45×``, ``≤ 0.45×``, ``0.40–0.50×``."""
     if r is None:
-        return '— (neither side arrived)'
+        return 'unknown (neither arrived)'
     if not isinstance(r, dict):
         return f'{r:.2f}×'
     lo, hi = r.get('lower_bound'), r.get('upper_bound')
@@ -83,18 +83,22 @@ def markdown(res: Dict) -> str:
         r = res['ratios'].get(k)
         if not r:
             continue
-        peers, abl = r['peers'], r['ablation']
-        line = f"**{k} %**: {res['default']} takes "
-        if peers['fastest']:
-            line += (f"{fmt_ratio(peers['ratio_vs_fastest'])} the time of "
-                     f"the fastest published peer ({peers['fastest']})")
-        if abl['fastest']:
-            line += ('; ' if peers['fastest'] else '') + (
-                f"{fmt_ratio(abl['ratio_vs_fastest'])} that of its fastest "
-                f"ablation cell ({abl['fastest']}); each cell: " + '; '.join(
-                    f"{n} {fmt_ratio(c['ratio'])} ({_spread(c['paired'])})"
-                    for n, c in abl['each'].items()))
-        lines.append(line + '.')
+        parts = []
+        for group, what in (('peers', 'the fastest published peer'),
+                            ('ablation', 'its fastest ablation cell')):
+            g = r[group]
+            if not g['fastest']:
+                continue
+            by = '' if g['fastest_exact'] else ', fastest by lower bound'
+            parts.append(f"against {what} ({g['fastest']}{by}) "
+                         f"{fmt_ratio(g['ratio_vs_fastest'])}")
+        each = r['ablation']['each']
+        if each:
+            parts.append('each cell: ' + '; '.join(
+                f"{n} {fmt_ratio(c['ratio'])} ({_spread(c['paired'])})"
+                for n, c in each.items()))
+        lines.append(f"**{k} %**, {res['default']}'s time: "
+                     + '; '.join(parts) + '.')
     lines += ['', 'Ratios are the default\'s mean time over the other\'s; '
               'when a side did not arrive they are bounds ("≥" / "≤").', '',
               f"Learning-rate schedule: {res['schedule']}"]

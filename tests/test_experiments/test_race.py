@@ -126,6 +126,8 @@ def test_summary_schema_and_ratios():
     assert by['dafl']['seeds'] == [0]
     # the fastest published peer to 98 is fast2 (80 s): 40 / 80
     assert s['fastest_peer_98'] == 'fast2'
+    assert s['ratios']['98']['peers']['fastest_exact'] is True
+    assert s['ratios']['98']['ablation']['fastest_exact'] is False
     assert s['ratio_vs_fastest_peer_98'] == pytest.approx(0.5)
     # against fast5 (never arrived): an upper bound
     each = s['ratios']['98']['peers']['each']
@@ -313,7 +315,10 @@ def test_markdown_states_the_schedule():
     text = markdown(s)
     assert '| ssdkd (default) | 2 | 20 ± 0 / 40 ± 0 / 40 ± 0 |' in text
     assert '> 100' in text and '≥ 80 (1/2)' in text
-    assert '0.50× the time of the fastest published peer (fast2)' in text
+    assert ("**98 %**, ssdkd's time: against the fastest published peer "
+            '(fast2) 0.50×; against its fastest ablation cell '
+            '(ssdkd-phi-off, fastest by lower bound) ≤ 0.50×; each cell: '
+            'ssdkd-phi-off ≤ 0.50× (per seed 0: ≤ 0.40×, 1: 0.67×).') in text
     assert 'upper bound' in race.SCHEDULE and 'SSDKDTimeBudgetHook' in text
 
 
