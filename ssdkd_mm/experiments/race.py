@@ -112,11 +112,12 @@ def aggregate(per_seed: Sequence):
 
 def interval(entry) -> Tuple[Optional[float], float]:
     """(lo, hi) of a time to X: exact ``[m, s]`` or a number -> (m, m);
-    ``{'lower_bound': t}`` -> (t, inf); None -> (None, inf)."""
+    ``{'lower_bound': t[, 'upper_bound': u]}`` -> (t, u or inf); None ->
+    (None, inf)."""
     if entry is None:
         return None, math.inf
     if isinstance(entry, dict):
-        return entry['lower_bound'], math.inf
+        return entry['lower_bound'], entry.get('upper_bound') or math.inf
     m = entry[0] if isinstance(entry, (list, tuple)) else entry
     return m, m
 
@@ -146,7 +147,9 @@ def ratio(num, den):
 def fastest(entries: Dict[str, object]) -> Tuple[Optional[str], object]:
     """The fastest of several methods' times to X, as a time to X: exact
     when the smallest lower end is an exact time (nothing can beat it);
-    else ``{'lower_bound': smallest lower end}``. Returns (name, entry)."""
+    else ``{'lower_bound': smallest lower end}`` and, when some method
+    arrived, ``'upper_bound'``: the fastest exact time. Returns (name of
+    the smallest lower end, entry)."""
     known = {n: interval(e) for n, e in entries.items()
              if interval(e)[0] is not None}
     if not known:
@@ -154,7 +157,11 @@ def fastest(entries: Dict[str, object]) -> Tuple[Optional[str], object]:
     # smallest lower end; an exact time wins a tie
     name = min(known, key=lambda n: (known[n][0], known[n][1] == math.inf))
     lo, hi = known[name]
-    return name, (lo if hi < math.inf else {'lower_bound': lo})
+    if hi < math.inf:
+        return name, lo
+    upper = min(h for _, h in known.values())
+    return name, dict(lower_bound=lo, **(
+        {'upper_bound': upper} if upper < math.inf else {}))
 
 
 def paired(a: Dict, b: Dict) -> Dict:
@@ -195,14 +202,12 @@ def summarize_race(records: List[Dict], teacher_top1: float,
             final_top1=list(mean_std(f['top1'] for f in finals)),
             budget_s=finals[0]['budget_s'],
             train_s=list(mean_std(f['train_s'] for f in finals)))
-        for key, out in (('kd_steps', 'student_steps'),
-                         ('synthetic_images', 'synthetic_images'),
-                         ('synth_time_s', 'synth_time_s'),
-                         ('kd_time_s', 'kd_time_s')):
+        for key, out in (('kd_steps', 'student_steps'), ('synthetic_images',
+                          'synthetic_images')):  # means, whole numbers
             mean = mean_std(f.get(key) for f in finals)[0]
-            m[out] = None if mean is None else (
-                round(mean) if key in ('kd_steps', 'synthetic_images')
-                else mean)
+            m[out] = None if mean is None else round(mean)
+        for key in ('synth_time_s', 'kd_time_s'):
+            m[key] = mean_std(f.get(key) for f in finals)[0]
         m['kd_batch'] = finals[0].get('kd_batch')
         m['curves'] = {str(s): [[r['train_s'], r['top1']] for r in sorted(
             by_seed[s], key=lambda r: r['train_s'])] for s in seeds}
@@ -228,7 +233,8 @@ def summarize_race(records: List[Dict], teacher_top1: float,
             name, best = fastest({n: by_name[n]['time_to_s'][k]
                                   for n in present})
             comp[group] = dict(fastest=name,
-                               fastest_exact=not isinstance(best, dict),
+                               fastest_exact=None if best is None else
+                               not isinstance(best, dict),
                                ratio_vs_fastest=ratio(d['time_to_s'][k],
                                                       best),
                                each=cells)
@@ -250,10 +256,7 @@ def summarize_race(records: List[Dict], teacher_top1: float,
 # ----------------------------------------------------------------- the runs
 def cpu_capability() -> str:
     """torch's CPU kernel level (``AVX2``, ``AVX512``, ...)."""
-    try:
-        return str(torch.backends.cpu.get_cpu_capability())
-    except AttributeError:  # older torch
-        return 'unknown'
+    return str(torch.backends.cpu.get_cpu_capability())
 
 
 def resolve_race(spec: Optional[Sequence[str]],

@@ -71,8 +71,14 @@ def test_ratio_semantics():
     # the fastest of several: exact only when no bound can beat it
     assert race.fastest({'a': [50.0, 1], 'b': {'lower_bound': 100.0},
                          'c': [70.0, 2]}) == ('a', 50.0)
+    # b may be faster than a (its time is above 40), or not: the fastest
+    # time is in [40, 50]
     name, best = race.fastest({'a': [50.0, 1], 'b': {'lower_bound': 40.0}})
-    assert (name, best) == ('b', {'lower_bound': 40.0})
+    assert (name, best) == ('b', {'lower_bound': 40.0, 'upper_bound': 50.0})
+    assert race.ratio([20.0, 0], best) == dict(lower_bound=0.4,
+                                               upper_bound=0.5)
+    assert race.fastest({'b': {'lower_bound': 40.0}}) == (
+        'b', {'lower_bound': 40.0})
     assert race.fastest({'a': [50.0, 1], 'b': {'lower_bound': 50.0}}) == (
         'a', 50.0)
     assert race.fastest({}) == (None, None)
