@@ -145,7 +145,9 @@ def parse_options(items):
 
 def main(argv=None):
     args = parse_args(argv)
-    command = 'python tools/benchmark.py ' + ' '.join(
+    import shlex
+    # quoted as typed (a --variant's option may hold spaces)
+    command = 'python tools/benchmark.py ' + shlex.join(
         argv if argv is not None else sys.argv[1:])
     if args.protocol == 'plateau':
         from ssdkd_mm.experiments.plateau import run_plateau
