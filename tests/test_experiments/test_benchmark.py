@@ -21,6 +21,10 @@ def test_groups_and_aliases():
     assert bm.resolve_methods(['div+diff+prio', 'ssdkd']) == ['ssdkd']
     every = bm.resolve_methods(['all'])
     assert len(every) == 7 + 7 and len(set(every)) == len(every)
+    # the published baselines take hours per run: a group of their own
+    assert bm.resolve_methods(['published']) == [
+        'deepinv', 'deepinv-fast', 'cmi', 'dfq']
+    assert not set(every) & set(bm.GROUPS['published'])
     assert bm.resolve_methods(['ssdkd-schedule']) == [
         'fast2-ssdkd-schedule', 'fast5-ssdkd-schedule',
         'fast10-ssdkd-schedule']
@@ -264,7 +268,8 @@ def test_apply_method_switches_ssdkd_configs_only():
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs/ssdkd/ssdkd_wrn40_2_wrn16_1_cifar10.py'))
     assert methods.SWITCHABLE == (
-        'ssdkd', 'fast2', 'fast5', 'fast10', 'fast2-ssdkd-schedule',
+        'ssdkd', 'fast2', 'fast5', 'fast10', 'deepinv', 'deepinv-fast',
+        'cmi', 'dfq', 'fast2-ssdkd-schedule',
         'fast5-ssdkd-schedule', 'fast10-ssdkd-schedule')
     methods.apply_method(cfg, 'ssdkd')  # the config as it is
     assert cfg.model.replay_buffer.get('unbounded', False) is False

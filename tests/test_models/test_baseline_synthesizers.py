@@ -187,14 +187,16 @@ def test_dfq_trains_its_generator_and_lowers_its_loss():
         assert torch.equal(a, b)
 
 
-def test_unwired_recipes_build_their_synthesizers():
-    """Each pending method names a class whose arguments take its published
-    values (what the wiring after the refactor will pass)."""
-    import importlib
-    assert set(recipes.UNWIRED) == {'deepinv', 'deepinv-fast', 'cmi', 'dfq'}
-    for name, r in recipes.UNWIRED.items():
-        mod, cls = r['synthesizer'].rsplit('.', 1)
-        klass = getattr(importlib.import_module(mod), cls)
+def test_baseline_recipes_build_their_synthesizers():
+    """Each baseline names a synthesizer whose arguments take its published
+    values."""
+    classes = {'DeepInversionSynthesizer': DeepInversionSynthesizer,
+               'CMISynthesizer': CMISynthesizer,
+               'DFQSynthesizer': DFQSynthesizer}
+    assert set(recipes.BASELINES) == {'deepinv', 'deepinv-fast', 'cmi',
+                                      'dfq'}
+    for name, r in recipes.BASELINES.items():
+        klass = classes[r['type']]
         args = set(inspect.signature(klass.__init__).parameters)
         assert set(r['kwargs']) <= args, name
         if klass is DeepInversionSynthesizer:
@@ -204,7 +206,8 @@ def test_unwired_recipes_build_their_synthesizers():
                                    if klass is CMISynthesizer else {}),
                         **dict(r['kwargs'], nz=16))
         assert syn.iterations == r['kwargs']['iterations']
-    assert recipes.UNWIRED['deepinv']['kwargs']['iterations'] == 2000
-    assert recipes.UNWIRED['deepinv-fast']['student']['steps_per_round'] == 200
-    assert recipes.UNWIRED['cmi']['kwargs']['iterations'] == 500
-    assert recipes.UNWIRED['dfq']['student']['pool'] is False
+    assert recipes.BASELINES['deepinv']['kwargs']['iterations'] == 2000
+    assert recipes.BASELINES['deepinv-fast']['student'][
+        'steps_per_round'] == 200
+    assert recipes.BASELINES['cmi']['kwargs']['iterations'] == 500
+    assert recipes.BASELINES['dfq']['student']['pool'] is False
