@@ -28,8 +28,11 @@ PHI_OFF = {**NO_DIFFICULTY, **NO_DIVERSITY}
 #: Fast-DFKD's replay: unbounded uniform pool, φ off (the config's
 #: generator schedule); the demo's ``fast2`` variant.
 FAST_SWITCHES = {**UNBOUNDED_POOL, **UNIFORM_SAMPLING, **PHI_OFF}
-#: The Gaussian-noise input baseline (no inversion).
-NOISE_INPUT = {'model.inversion.source': 'noise'}
+#: The Gaussian-noise input baseline (no inversion): the image source is
+#: replaced as a whole (its inversion knobs do not apply).
+NOISE_INPUT = {
+    'model.inversion': dict(_delete_=True, type='NoiseSynthesizer')
+}
 
 MMRAZOR_CFGS = {
     'dafl': 'benchmark/dafl_resnet34_resnet18_fmnist.py',

@@ -62,7 +62,8 @@ def test_switch_sets_are_defined_once():
     assert methods.FAST_SWITCHES == {
         **methods.UNBOUNDED_POOL, **methods.UNIFORM_SAMPLING,
         **methods.PHI_OFF}
-    assert methods.NOISE_INPUT == {'model.inversion.source': 'noise'}
+    assert methods.NOISE_INPUT == {'model.inversion': dict(
+        _delete_=True, type='NoiseSynthesizer')}
     # the demo's baselines and the benchmark's Fast-k use them
     assert demo.VARIANTS == {'ssdkd': {}, 'noise': methods.NOISE_INPUT,
                              'fast2': methods.FAST_SWITCHES}

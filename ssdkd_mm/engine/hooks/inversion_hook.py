@@ -62,7 +62,7 @@ class SSDKDInversionHook(Hook):
     def before_train(self, runner) -> None:
         alg = get_algorithm(runner)
         require_persisting_hooks(runner)
-        n_bn = alg.attach_bn_hooks()
+        n_bn = alg.synthesizer.attach(unwrap(alg.teacher))
         teacher = alg.teacher
         if any(p.requires_grad for p in teacher.parameters()):
             raise RuntimeError('The teacher has trainable parameters; it must '
@@ -121,4 +121,4 @@ class SSDKDInversionHook(Hook):
         self._resume_state = checkpoint.get(CKPT_KEY, {}).get('inversion')
 
     def after_run(self, runner) -> None:
-        get_algorithm(runner).bn_loss.detach()
+        get_algorithm(runner).synthesizer.detach()

@@ -26,7 +26,8 @@ from ..cfg_path import resolve_model_cfg
 from ...replay.modulating import ModulatingFunction, inverse_frequency
 from ..nonfinite import NonFiniteGuard
 from ..precision import autocast
-from ..synthesis import InversionSynthesizer
+from ...registry import SYNTHESIZERS
+from ..synthesis import SynthesisInputs, upgrade_inversion_cfg
 from ..teacher import freeze, load_teacher
 from ..wrapper_keys import strip_wrapper_keys
 from ...utils.modules import unwrap
@@ -68,8 +69,10 @@ class SSDKDDistillation(BaseAlgorithm):
             :class:`SegTaskAdapter`.
         num_classes (int, optional): Inferred from the teacher's head when
             omitted.
-        inversion (dict): Data-inversion knobs: the arguments of
-            :class:`InversionSynthesizer`.
+        inversion (dict): The image source: ``type`` (a
+            :data:`~ssdkd_mm.registry.SYNTHESIZERS` name, default
+            ``'InversionSynthesizer'``; ``'NoiseSynthesizer'``: the
+            Gaussian-noise baseline) and its arguments.
         modulating (dict): φ knobs: :class:`ModulatingFunction`.
         replay_buffer (dict): Buffer knobs: :class:`ReplayBuffer` (capacity,
             eviction, unbounded, pin_memory) and ``storage_device`` (where
@@ -113,8 +116,9 @@ class SSDKDDistillation(BaseAlgorithm):
         super().__init__(architecture, data_preprocessor, init_cfg)
         # Settings first: a bad knob fails before the models are built.
         self.task = build_task_adapter(task, **(task_cfg or {}))
-        self.synthesizer = settings.build(InversionSynthesizer, inversion,
-                                          'inversion')
+        self.synthesizer = settings.build_registered(
+            SYNTHESIZERS, upgrade_inversion_cfg(inversion), 'inversion',
+            'InversionSynthesizer')
         self.kd_step = settings.build(StudentStep, kd, 'kd')
         self.task.check_kd(self.kd_step.cwd_weight)
         buf_cfg = settings.check_keys(
@@ -286,21 +290,12 @@ class SSDKDDistillation(BaseAlgorithm):
         return self.replay.sampler
 
     @property
-    def bn_loss(self):
-        return self.synthesizer.bn_loss
-
-    @property
     def nonfinite_skipped(self) -> int:
         return self.guard.skipped
 
     @property
     def device(self) -> torch.device:
         return self._img_mean.device
-
-    def attach_bn_hooks(self) -> int:
-        """(Re-)attach the BN-statistics hooks to the current teacher BN
-        layers; returns how many were hooked."""
-        return self.bn_loss.attach(unwrap(self.teacher))
 
     # ------------------------------------------------------------ train
     def train_step(self, data, optim_wrapper: OptimWrapperDict
@@ -313,22 +308,26 @@ class SSDKDDistillation(BaseAlgorithm):
                 "'architecture' and 'generator' built by "
                 "constructor='mmrazor.SeparateOptimWrapperConstructor'.")
         log_vars = {}
-        if self.synthesis_due:
+        feeds_replay = self.synthesizer.feeds_replay
+        if self.synthesis_due and feeds_replay:
             log_vars.update(self.synthesize(optim_wrapper['generator']))
-        if self.distill_due and (len(self.replay) > 0
-                                 or self.synthesizer.source == 'noise'):
+        if self.distill_due and (len(self.replay) > 0 or not feeds_replay):
             log_vars.update(self.distill_step(optim_wrapper['architecture']))
         return log_vars
 
     def synthesize(self, optim_g: OptimWrapper) -> Dict[str, torch.Tensor]:
         """One data-inversion round; its best batch goes into the replay."""
-        if self.synthesizer.source == 'noise':
-            return {}
         t0 = time.perf_counter()
         ref_counts = (
             self.replay.class_histogram(self.num_classes).to(self.device)
             if len(self.replay) > 0 else None)
-        out = self.synthesizer.synthesize(self, optim_g, ref_counts)
+        out = self.synthesizer.synthesize(SynthesisInputs(
+            teacher=unwrap(self.teacher), student=unwrap(self.student),
+            generator=unwrap(self.generator), normalize=self.normalize,
+            task=self.task, augment=self.augment, modulating=self.modulating,
+            num_classes=self.num_classes, device=self.device,
+            adversarial=self.adversarial, guard=self.guard,
+            ref_counts=ref_counts, channels_last=self.channels_last), optim_g)
         if out is None:  # every step was skipped: no update at all
             return dict(nonfinite_skipped=float(self.guard.skipped))
         self.replay.to_device(self.device)
@@ -352,10 +351,10 @@ class SSDKDDistillation(BaseAlgorithm):
         step = self.kd_step
         student = self.student
         idx, n, t_logits = None, step.batch_size, None
-        if self.synthesizer.source == 'noise':
+        if not self.synthesizer.feeds_replay:
             weights = raw_mean = torch.ones(n, device=self.device)
-            x = torch.randn(
-                n, *unwrap(self.generator).img_shape, device=self.device)
+            x = self.synthesizer.draw_inputs(
+                n, unwrap(self.generator).img_shape, self.device)
         else:
             self.replay.to_device(self.device)
             if self.replay.view_cache is not None:
@@ -493,7 +492,7 @@ class SSDKDDistillation(BaseAlgorithm):
         """Counters and BN-EMA state (buffer and sampler are persisted by
         their own hooks)."""
         return dict(
-            bn_loss=self.bn_loss.state_dict(),
+            bn_loss=self.synthesizer.state_dict().get('bn_loss'),
             rounds=self.rounds,
             kd_steps=self.kd_steps,
             synth_time=self.synth_time,
@@ -501,7 +500,8 @@ class SSDKDDistillation(BaseAlgorithm):
             nonfinite_skipped=self.guard.skipped)
 
     def load_ssdkd_state_dict(self, state: dict) -> None:
-        self.bn_loss.load_state_dict(state['bn_loss'])
+        if state.get('bn_loss') is not None:
+            self.synthesizer.load_state_dict(dict(bn_loss=state['bn_loss']))
         self.rounds = state['rounds']
         self.kd_steps = state['kd_steps']
         self.synth_time = state['synth_time']
