@@ -187,9 +187,9 @@ def baseline_published_options(method: str) -> Dict:
         'train_cfg.max_iters': sched['max_iters'],
         # best_acc1 is taken after every epoch
         'train_cfg.val_interval': st['steps_per_round'],
+        # DFQSynthesizer feeds no pool: fresh batches (pool=False)
         'model.inversion': dict(_delete_=True, type=b['type'],
                                 synth_batch_size=st['batch_size'],
-                                fresh_samples=not st['pool'],
                                 **b['kwargs']),
         'model.kd.batch_size': st['batch_size'],
         'model.kd.tau': st['T'],

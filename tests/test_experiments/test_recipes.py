@@ -264,8 +264,10 @@ def test_baseline_as_published_on_a_paper_config(name):
     inv = dict(cfg.model.inversion)
     assert inv.pop('type') == b['type']
     assert inv.pop('synth_batch_size') == 256
-    assert inv.pop('fresh_samples') is (not st['pool'])
     assert inv == b['kwargs']
+    # the pool or fresh batches: the synthesizer type says which
+    from ssdkd_mm.registry import SYNTHESIZERS
+    assert SYNTHESIZERS.get(b['type']).feeds_replay is st['pool']
     # every round's images kept, drawn uniformly, φ off
     assert cfg.model.replay_buffer.unbounded is True
     assert cfg.model.sampler.mode == 'uniform'

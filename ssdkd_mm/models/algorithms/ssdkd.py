@@ -309,40 +309,55 @@ class SSDKDDistillation(BaseAlgorithm):
                 "constructor='mmrazor.SeparateOptimWrapperConstructor'.")
         log_vars = {}
         feeds_replay = self.synthesizer.feeds_replay
-        if self.synthesis_due and feeds_replay:
+        if self.synthesis_due:
             log_vars.update(self.synthesize(optim_wrapper['generator']))
         if self.distill_due and (len(self.replay) > 0 or not feeds_replay):
             log_vars.update(self.distill_step(optim_wrapper['architecture']))
         return log_vars
 
-    def synthesize(self, optim_g: OptimWrapper) -> Dict[str, torch.Tensor]:
-        """One data-inversion round; its best batch goes into the replay."""
-        t0 = time.perf_counter()
-        ref_counts = (
-            self.replay.class_histogram(self.num_classes).to(self.device)
-            if len(self.replay) > 0 else None)
-        out = self.synthesizer.synthesize(SynthesisInputs(
+    def synthesis_inputs(self, ref_counts: Optional[torch.Tensor] = None
+                         ) -> SynthesisInputs:
+        """What the image source computes on (models unwrapped)."""
+        return SynthesisInputs(
             teacher=unwrap(self.teacher), student=unwrap(self.student),
             generator=unwrap(self.generator), normalize=self.normalize,
             task=self.task, augment=self.augment, modulating=self.modulating,
             num_classes=self.num_classes, device=self.device,
             adversarial=self.adversarial, guard=self.guard,
-            ref_counts=ref_counts, channels_last=self.channels_last), optim_g)
-        if out is None:  # every step was skipped: no update at all
+            ref_counts=ref_counts, channels_last=self.channels_last)
+
+    def synthesize(self, optim_g: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """One data-inversion round; its best batch goes into the replay
+        (a source that does not feed the replay keeps what it made)."""
+        t0 = time.perf_counter()
+        ref_counts = (
+            self.replay.class_histogram(self.num_classes).to(self.device)
+            if len(self.replay) > 0 else None)
+        out = self.synthesizer.synthesize(self.synthesis_inputs(ref_counts),
+                                          optim_g)
+        if not self.synthesizer.feeds_replay:
+            if out is None:  # nothing made (the noise baseline)
+                return {}
+            log = dict(out['log'])
+        elif out is None:  # every step was skipped: no update at all
             return dict(nonfinite_skipped=float(self.guard.skipped))
-        self.replay.to_device(self.device)
-        label, unc, hist, kl = self._score(out['images'])
-        # Unnormalised φ: priorities of different rounds stay comparable.
-        phi = self.modulating(unc, hist, ref_counts, normalize=False)
-        log = dict(out['log'])
-        log.update(self.replay.insert(out['images'], phi, label, kl,
-                                      step=self.rounds,
-                                      confidence=1 - unc))
+        else:
+            log = dict(out['log'], **self._insert(out['images'], ref_counts))
         self.rounds += 1
         dt = time.perf_counter() - t0
         self.synth_time += dt
         log['synth_round_time'] = dt
         return log
+
+    def _insert(self, x01: torch.Tensor,
+                ref_counts: Optional[torch.Tensor]) -> Dict:
+        """A round's images into the replay, scored and prioritised."""
+        self.replay.to_device(self.device)
+        label, unc, hist, kl = self._score(x01)
+        # Unnormalised φ: priorities of different rounds stay comparable.
+        phi = self.modulating(unc, hist, ref_counts, normalize=False)
+        return self.replay.insert(x01, phi, label, kl, step=self.rounds,
+                                  confidence=1 - unc)
 
     def distill_step(self, optim_s: OptimWrapper) -> Dict[str, torch.Tensor]:
         """One student step: x ~ δ, IS-weighted τ²·KL(p_t^τ ‖ p_s^τ), then
@@ -354,7 +369,8 @@ class SSDKDDistillation(BaseAlgorithm):
         if not self.synthesizer.feeds_replay:
             weights = raw_mean = torch.ones(n, device=self.device)
             x = self.synthesizer.draw_inputs(
-                n, unwrap(self.generator).img_shape, self.device)
+                n, unwrap(self.generator).img_shape, self.device,
+                self.synthesis_inputs())
         else:
             self.replay.to_device(self.device)
             if self.replay.view_cache is not None:
@@ -491,8 +507,11 @@ class SSDKDDistillation(BaseAlgorithm):
     def ssdkd_state_dict(self) -> dict:
         """Counters and BN-EMA state (buffer and sampler are persisted by
         their own hooks)."""
+        synth = self.synthesizer.state_dict()
         return dict(
-            bn_loss=self.synthesizer.state_dict().get('bn_loss'),
+            bn_loss=synth.get('bn_loss'),
+            # the whole source (a CMI bank, a DFQ optimiser, ...)
+            synthesizer=synth,
             rounds=self.rounds,
             kd_steps=self.kd_steps,
             synth_time=self.synth_time,
@@ -500,7 +519,9 @@ class SSDKDDistillation(BaseAlgorithm):
             nonfinite_skipped=self.guard.skipped)
 
     def load_ssdkd_state_dict(self, state: dict) -> None:
-        if state.get('bn_loss') is not None:
+        if state.get('synthesizer') is not None:
+            self.synthesizer.load_state_dict(state['synthesizer'])
+        elif state.get('bn_loss') is not None:  # before the registry
             self.synthesizer.load_state_dict(dict(bn_loss=state['bn_loss']))
         self.rounds = state['rounds']
         self.kd_steps = state['kd_steps']
