@@ -275,11 +275,11 @@ class CMISynthesizer(ExplicitRoundSynthesizer):
                                           store)
                 if w['cr']:
                     loss = loss + w['cr'] * self.contrastive(local, glob)
-                value = float(loss)
+                value = float(loss.detach())
                 self.last_losses.append(value)
                 if value < best_loss:
                     best_loss, best = value, x.detach().clone()
-                    best_feats = torch.cat([local, glob], 1).detach()
+                    best_feats = torch.cat([local, glob], 1).detach().float()
                 opt.zero_grad()
                 self.head_opt.zero_grad()
                 params = list(self.generator.parameters()) + [z] + list(

@@ -182,7 +182,7 @@ class DeepInversionSynthesizer(ExplicitRoundSynthesizer):
             for _ in range(self.iterations):
                 loss = sum(self.loss_terms(x, targets, teacher, bn_stats,
                                            student, s_bn_stats).values())
-                value = float(loss)
+                value = float(loss.detach())
                 self.last_losses.append(value)
                 if value < best_loss:
                     best_loss, best = value, x.detach().clone()

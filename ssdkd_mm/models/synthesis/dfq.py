@@ -166,7 +166,7 @@ class DFQSynthesizer(ExplicitRoundSynthesizer):
                 z = torch.randn(batch_size, self.nz, device=device)
                 loss = self.loss(self.generator(z), teacher, bn_stats,
                                  student)
-                self.last_losses.append(float(loss))
+                self.last_losses.append(float(loss.detach()))
                 grads = torch.autograd.grad(loss, params)
                 for p, g in zip(params, grads):
                     p.grad = g
