@@ -64,7 +64,10 @@ DEEPINV_FAST = dict(DEEPINV, iterations=10, script_iterations=10, lr_g=1.0,
 CMI = dict(iterations=500, script_iterations=200, lr_g=1e-3, adv=0.5,
            bn=1.0, oh=1.0, cr=0.8, cr_T=0.2, nz=256, bank_size=40960,
            n_neg=4096, head_dim=256, kd_steps=400, lr=0.1, epochs=200,
-           T=20.0, batch_size=256)
+           T=20.0, batch_size=256,
+           # datafree_kd.py: a ResNet-34 teacher's four stage outputs,
+           # every BN of the others
+           feature_layers='auto')
 
 #: DFQ in the same harness (datafree_kd.py's generative branch: generator
 #: nz 256, BN-statistics + one-hot + adversarial terms). No script ships and
@@ -104,7 +107,7 @@ BASELINES: Dict[str, Dict] = {
         type='CMISynthesizer',
         kwargs={k: CMI[k] for k in ('iterations', 'lr_g', 'bn', 'oh', 'adv',
                                     'cr', 'cr_T', 'nz', 'bank_size', 'n_neg',
-                                    'head_dim')},
+                                    'head_dim', 'feature_layers')},
         student=dict(rounds=CMI['epochs'], steps_per_round=400,
                      batch_size=256, lr=CMI['lr'], T=CMI['T'], pool=True)),
     'dfq': dict(

@@ -216,7 +216,8 @@ def test_baseline_published_values():
                                                bn=10.0, oh=1.0, adv=1.0)
     assert b['cmi']['kwargs'] == dict(
         iterations=500, lr_g=1e-3, bn=1.0, oh=1.0, adv=0.5, cr=0.8,
-        cr_T=0.2, nz=256, bank_size=40960, n_neg=4096, head_dim=256)
+        cr_T=0.2, nz=256, bank_size=40960, n_neg=4096, head_dim=256,
+        feature_layers='auto')
     assert b['dfq']['kwargs'] == dict(nz=256, iterations=1, lr_g=1e-3,
                                       bn=1.0, oh=1.0, adv=1.0)
     # the scripts' own inner iterations, recorded beside the tables' ones

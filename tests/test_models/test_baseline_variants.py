@@ -172,3 +172,28 @@ def test_a_round_at_the_configs_bf16_precision(kind):
     if kind == 'CMISynthesizer':
         assert alg.synthesizer.bank.data.dtype == torch.float32
         assert alg.synthesizer.bank.n_added == 16
+
+
+def test_cmi_features_as_the_harness_picks_them():
+    """``feature_layers='auto'`` (the recipe's): a ResNet-34 teacher's four
+    stage outputs (datafree_kd.py, --teacher resnet34), every BN of any
+    other teacher."""
+    from conftest import tiny_classifier
+
+    from ssdkd_mm.models.synthesis.cmi import resnet34_stages
+    torch.manual_seed(0)
+    alg = MODELS.build(tiny_algorithm_cfg(
+        teacher=tiny_classifier(depth=34),
+        inversion=dict(type='CMISynthesizer', feature_layers='auto',
+                       **TINY['CMISynthesizer'])))
+    assert resnet34_stages(alg.teacher) == [
+        f'backbone.layer{i}' for i in range(1, 5)]
+    assert resnet34_stages(alg.student) is None  # a ResNet-18
+    _step(alg, build_optim(alg), distill=False)
+    # local + global spatial means of stages of 4, 8, 16, 32 channels
+    assert alg.synthesizer.bank.data.shape[1] == 2 * (4 + 8 + 16 + 32)
+    other = _alg('CMISynthesizer', feature_layers='auto')  # a ResNet-18
+    _step(other, build_optim(other), distill=False)
+    n_bn = sum(m.num_features for m in other.teacher.modules()
+               if isinstance(m, torch.nn.BatchNorm2d))
+    assert other.synthesizer.bank.data.shape[1] == 2 * n_bn

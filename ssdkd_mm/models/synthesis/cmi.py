@@ -15,7 +15,7 @@ script runs 200). The inputs are explicit: the models and the settings
 (``model.inversion=dict(type='CMISynthesizer')``) :meth:`synthesize` takes
 them, and the shared generator, from its
 :class:`~.base.SynthesisInputs`."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -73,6 +73,17 @@ class FeatureBank:
         self.ptr, self.n_added = int(state['ptr']), int(state['n_added'])
 
 
+def resnet34_stages(model: nn.Module) -> Optional[List[str]]:
+    """The names of the four stages (``layer1`` … ``layer4``) of a depth-34
+    ResNet inside ``model``, or None when it has none."""
+    for name, m in model.named_modules():
+        if getattr(m, 'depth', None) == 34 and all(
+                hasattr(m, f'layer{i}') for i in range(1, 5)):
+            prefix = f'{name}.' if name else ''
+            return [f'{prefix}layer{i}' for i in range(1, 5)]
+    return None
+
+
 def reinit(module: nn.Module) -> None:
     """DCGAN initialisation (the harness resets the generator each round)."""
     for m in module.modules():
@@ -104,9 +115,12 @@ class CMISynthesizer(ExplicitRoundSynthesizer):
         bank_size (int): Feature rows kept. Defaults to 40960.
         n_neg (int): Negatives drawn per step. Defaults to 4096.
         head_dim (int): Projection size. Defaults to 256.
-        feature_layers (list of str, optional): Names of the teacher's
-            modules whose spatial means are the contrastive features;
-            default every BatchNorm2d.
+        feature_layers (list of str | str, optional): Names of the
+            teacher's modules whose spatial means are the contrastive
+            features; None: every BatchNorm2d; ``'auto'``: as the harness
+            picks them, the four stage outputs of a ResNet-34 teacher
+            (``--teacher resnet34``), else every BatchNorm2d. Defaults to
+            None.
         reset_generator (bool): Re-initialise the generator every round.
             Defaults to True.
         normalize (callable): [0, 1] images → the teacher's input.
@@ -130,7 +144,7 @@ class CMISynthesizer(ExplicitRoundSynthesizer):
                  bank_size: int = 40960,
                  n_neg: int = 4096,
                  head_dim: int = 256,
-                 feature_layers: Optional[Sequence[str]] = None,
+                 feature_layers: Union[Sequence[str], str, None] = None,
                  reset_generator: bool = True,
                  normalize: Optional[Normalize] = None,
                  synth_batch_size: int = 256,
@@ -161,11 +175,14 @@ class CMISynthesizer(ExplicitRoundSynthesizer):
     # features -------------------------------------------------------------
     def _feature_hooks(self, teacher: nn.Module, store: List):
         mods = dict(teacher.named_modules())
-        if self.feature_layers is None:
+        names = self.feature_layers
+        if names == 'auto':
+            names = resnet34_stages(teacher)
+        if names is None:
             chosen = [m for m in mods.values()
                       if isinstance(m, nn.BatchNorm2d)]
         else:
-            chosen = [mods[n] for n in self.feature_layers]
+            chosen = [mods[n] for n in names]
 
         def fn(module, inputs, output):
             store.append(output.mean(dim=(2, 3)))
@@ -334,4 +351,5 @@ class CMISynthesizer(ExplicitRoundSynthesizer):
             self.bank.load_state_dict(state['bank'])
 
 
-__all__ = ['CMISynthesizer', 'FeatureBank', 'ProjectionHead', 'reinit']
+__all__ = ['CMISynthesizer', 'FeatureBank', 'ProjectionHead', 'reinit',
+           'resnet34_stages']
