@@ -21,7 +21,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmrazor.models.algorithms.base import BaseAlgorithm
 from mmrazor.registry import MODELS
 from ...replay import (PrioritizedReplay, PriorityRule, PrioritySampler,
-                       ReplayBuffer, TeacherViewCache)
+                       ReplayBuffer, Scoring, TeacherViewCache)
 from ..cfg_path import resolve_model_cfg
 from ...replay.modulating import ModulatingFunction, inverse_frequency
 from ..nonfinite import NonFiniteGuard
@@ -159,7 +159,8 @@ class SSDKDDistillation(BaseAlgorithm):
                 label_dim=self.task.label_dim(self.num_classes)),
             sampler, rule, storage_device=storage,
             view_cache=(TeacherViewCache(self.kd_step.cached_views)
-                        if self.kd_step.cached_views else None))
+                        if self.kd_step.cached_views else None),
+            divergence=self.task.kl)
         self.augment = self.kd_step.build_augment()
         self._check_normalisation()
         self.channels_last = channels_last
@@ -331,13 +332,9 @@ class SSDKDDistillation(BaseAlgorithm):
         if out is None:  # every step was skipped: no update at all
             return dict(nonfinite_skipped=float(self.guard.skipped))
         self.replay.to_device(self.device)
-        label, unc, hist, kl = self._score(out['images'])
-        # Unnormalised φ: priorities of different rounds stay comparable.
-        phi = self.modulating(unc, hist, ref_counts, normalize=False)
         log = dict(out['log'])
-        log.update(self.replay.insert(out['images'], phi, label, kl,
-                                      step=self.rounds,
-                                      confidence=1 - unc))
+        log.update(self.replay.insert_scored(out['images'], self._scoring(),
+                                             ref_counts, step=self.rounds))
         self.rounds += 1
         dt = time.perf_counter() - t0
         self.synth_time += dt
@@ -384,9 +381,7 @@ class SSDKDDistillation(BaseAlgorithm):
             return dict(nonfinite_skipped=float(self.guard.skipped))
         optim_s.update_params(loss)
         if idx is not None:
-            with torch.no_grad():
-                self.replay.reprioritize(idx, self.task.kl(
-                    s_logits.detach(), t_logits, self.replay.priority_tau))
+            self.replay.reprioritize(idx, s_logits, t_logits)
         self._average_student_bn_stats()
         self.kd_steps += 1
         self.kd_time += time.perf_counter() - t0
@@ -419,14 +414,7 @@ class SSDKDDistillation(BaseAlgorithm):
     def refresh_buffer(self, chunk: int = 1024) -> None:
         """Recompute ŷ, φ and π over the whole buffer with the current
         student, so rarely drawn entries do not keep stale priorities."""
-        if len(self.replay) == 0:
-            return
-        self.replay.to_device(self.device)
-        label, unc, hist, kl = self.replay.score_all(self._score,
-                                                     self.device, chunk)
-        # Class counts over the buffer itself; φ unnormalised as at insertion.
-        phi = self.modulating(unc, hist, normalize=False)
-        self.replay.refresh(phi, label, kl, confidence=1 - unc)
+        self.replay.refresh(self._scoring(), self.device, chunk)
 
     @torch.no_grad()
     def recalibrate_student_bn(self, num_batches: int = 8,
@@ -459,21 +447,9 @@ class SSDKDDistillation(BaseAlgorithm):
         self._average_student_bn_stats()
         return len(bns)
 
-    @torch.no_grad()
-    def _score(self, x01: torch.Tensor):
-        """ŷ, 1 − teacher confidence, class histogram and KL(p_t ‖ p_s) at
-        τ_p of images in [0, 1], with the student in eval mode."""
-        student = unwrap(self.student)
-        mode = student.training
-        student.eval()
-        x = self.normalize(x01)
-        t_logits = self.task.logits(unwrap(self.teacher), x)
-        s_logits, t_logits = self.task.align(
-            self.task.logits(student, x), t_logits)
-        student.train(mode)
-        unc, hist = self.task.phi_statistics(t_logits)
-        kl = self.task.kl(s_logits, t_logits, self.replay.priority_tau)
-        return self.task.pseudo_label(t_logits), unc, hist, kl
+    def _scoring(self) -> Scoring:
+        return Scoring(unwrap(self.teacher), unwrap(self.student),
+                       self.normalize, self.task, self.modulating)
 
     def _average_student_bn_stats(self) -> None:
         """Mean of the student's BN running statistics over ranks (no-op on
