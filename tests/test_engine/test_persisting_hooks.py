@@ -46,11 +46,11 @@ def test_the_replay_hook_is_optional_now(tmp_path):
     """The replay's state is saved with the algorithm's, by the one
     persisting hook: without the replay hook a checkpoint still holds it."""
     import torch
-    cfg = _cfg(tmp_path, {'SSDKDReplayBufferHook'}, max_iters=2,
-               ckpt_interval=2)
+    cfg = _cfg(tmp_path, {'SSDKDReplayBufferHook'}, max_iters=3,
+               ckpt_interval=3)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    ckpt = torch.load(tmp_path / 'work' / 'iter_2.pth', map_location='cpu',
+    ckpt = torch.load(tmp_path / 'work' / 'iter_3.pth', map_location='cpu',
                       weights_only=False)
     assert ckpt['ssdkd']['replay']['buffer']['size'] == len(
         runner.model.replay) > 0

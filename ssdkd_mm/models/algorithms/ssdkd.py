@@ -7,7 +7,7 @@ images, the **prioritised replay** (:mod:`ssdkd_mm.replay`) scores and
 serves them, the **student step** (:mod:`.student_step`) distills on them.
 It decides when each runs (:meth:`~SSDKDDistillation.train_step`) and owns
 their state (:meth:`~SSDKDDistillation.ssdkd_state_dict`, one checkpoint
-key). Building checks live in :mod:`.checks`.
+key). Building the parts and its checks live in :mod:`.builder`.
 """
 import time
 from typing import Dict, Optional, Union
@@ -19,18 +19,15 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmrazor.models.algorithms.base import BaseAlgorithm
 from mmrazor.registry import MODELS
-from ...registry import SYNTHESIZERS
-from ...replay import (PrioritizedReplay, PriorityRule, PrioritySampler,
-                       ReplayBuffer, Scoring)
-from ...replay.modulating import ModulatingFunction
+from ...replay import Scoring
 from ...utils.modules import unwrap
 from ..cfg_path import resolve_model_cfg
 from ..nonfinite import NonFiniteGuard
-from ..synthesis import SynthesisInputs, upgrade_inversion_cfg
+from ..synthesis import SynthesisInputs
 from ..wrapper_keys import strip_wrapper_keys
-from . import checks, settings
-from .state import COUNTERS, upgrade_state
-from .student_step import StepInputs, StudentStep
+from . import builder
+from .state import COUNTERS, VERSION, upgrade_state
+from .student_step import StepInputs
 from .task_adapters import build_task_adapter
 
 
@@ -38,42 +35,33 @@ from .task_adapters import build_task_adapter
 class SSDKDDistillation(BaseAlgorithm):
     """SSD-KD as an mmrazor algorithm.
 
-    Each training iteration may run one **synthesis round** (by default the
-    data inversion of :class:`InversionSynthesizer`) whose images go into
-    the **prioritised replay**, and one **student step** on a batch drawn
-    from it by **priority sampling δ** with importance-sampling weights.
-    When each happens is decided by :class:`SSDKDInversionHook` through
-    :attr:`synthesis_due`, :attr:`distill_due` and :attr:`adversarial`.
-
-    The teacher is built from a model config (e.g. an mmpretrain classifier)
-    and a local checkpoint, loaded strictly and frozen three ways: no grad,
-    never re-initialised by the Runner, always in eval mode.
+    An iteration may run one **synthesis round** whose images go into the
+    **prioritised replay**, and one **student step** on a batch drawn from
+    it by δ; :class:`SSDKDInversionHook` decides which through
+    :attr:`synthesis_due`, :attr:`distill_due` and :attr:`adversarial`. The
+    teacher (model config + local checkpoint, loaded strictly) is frozen
+    three ways: no grad, never re-initialised, always in eval mode.
 
     Args:
         architecture (dict | BaseModel): The student: a model dict, or
             ``dict(cfg_path=...)`` for the ``model`` of a config
-            (``'mmpretrain::…'``, ``'mmseg::…'`` or a local file; other keys
-            are merged into it).
+            (``'mmpretrain::…'``, ``'mmseg::…'`` or a local file).
         teacher (dict | BaseModel): The teacher, the same way.
-        generator (dict | nn.Module): The inversion generator.
-        teacher_ckpt (str, optional): Local teacher checkpoint.
-        teacher_ckpt_strict (bool): Strict loading. Defaults to True.
-        task (str): ``'cls'`` (mmpretrain classifiers) or ``'seg'`` (mmseg
-            segmentors). Defaults to ``'cls'``.
-        task_cfg (dict, optional): Arguments of the task adapter.
+        generator (dict | nn.Module): The generator (its ``img_shape`` is
+            the images').
+        teacher_ckpt (str, optional): Local teacher checkpoint, loaded
+            strictly unless ``teacher_ckpt_strict=False``.
+        task (str): ``'cls'`` or ``'seg'``; ``task_cfg``: its adapter's
+            arguments.
         num_classes (int, optional): Inferred from the teacher's head.
-        inversion (dict): The image source: ``type`` (a
-            :data:`~ssdkd_mm.registry.SYNTHESIZERS` name, default
-            ``'InversionSynthesizer'``; ``'NoiseSynthesizer'``: the
-            Gaussian-noise baseline) and its arguments.
-        modulating (dict): φ knobs: :class:`ModulatingFunction`.
-        replay_buffer (dict): Buffer knobs: :class:`ReplayBuffer` and
-            ``storage_device`` (None: the training device).
-        sampler (dict): δ knobs: :class:`PrioritySampler`.
-        priority (dict): π knobs: :class:`PriorityRule`.
-        kd (dict): Student-step knobs: :class:`StudentStep`.
-        channels_last (bool): Models and images in channels-last memory
-            format. Defaults to False.
+        inversion (dict): The image source: ``type`` (a ``SYNTHESIZERS``
+            name, default ``'InversionSynthesizer'``;
+            ``'NoiseSynthesizer'``: the noise baseline) and its arguments.
+        modulating, replay_buffer, sampler, priority, kd (dict): φ
+            (:class:`ModulatingFunction`), B (:class:`ReplayBuffer` +
+            ``storage_device``), δ (:class:`PrioritySampler`), π
+            (:class:`PriorityRule`), the student step (:class:`StudentStep`).
+        channels_last (bool): Channels-last memory format. Defaults to False.
         nonfinite_patience (int): K NaN/Inf steps in a row stop training.
             Defaults to 10.
         data_preprocessor (dict, optional): Defaults to the student's.
@@ -104,44 +92,24 @@ class SSDKDDistillation(BaseAlgorithm):
         super().__init__(architecture, data_preprocessor, init_cfg)
         # Settings first: a bad knob fails before the models are built.
         self.task = build_task_adapter(task, **(task_cfg or {}))
-        self.synthesizer = settings.build_registered(
-            SYNTHESIZERS, upgrade_inversion_cfg(inversion), 'inversion',
-            'InversionSynthesizer')
-        self.kd_step = settings.build(StudentStep, kd, 'kd')
-        self.task.check_kd(self.kd_step.cwd_weight)
-        no_keys = ('img_shape', 'label_dim', 'device')
-        buf_cfg = settings.check_keys(
-            replay_buffer, settings.accepted(ReplayBuffer, no_keys) |
-            {'storage_device'}, 'replay_buffer')
-        sampler = settings.build(PrioritySampler, sampler, 'sampler')
-        rule = settings.build(PriorityRule, priority, 'priority', ('eps', ),
-                              eps=sampler.eps)
-        checks.check_capacity(
-            buf_cfg.get('capacity',
-                        settings.default(ReplayBuffer, 'capacity')),
-            buf_cfg.get('unbounded'), self.kd_step.batch_size)
+        (self.synthesizer, self.kd_step, self.modulating,
+         replay_cfg) = builder.build_settings(self.task, inversion, kd,
+                                              modulating, replay_buffer,
+                                              sampler, priority)
         self.guard = NonFiniteGuard(nonfinite_patience)
-
-        self.teacher = checks.build_teacher(teacher, teacher_ckpt,
-                                            teacher_ckpt_strict)
-        self.generator = (
-            MODELS.build(generator)
-            if isinstance(generator, dict) else generator)
-        self.num_classes = num_classes or checks.infer_num_classes(
+        self.teacher = builder.build_teacher(teacher, teacher_ckpt,
+                                             teacher_ckpt_strict)
+        self.generator = (MODELS.build(generator) if isinstance(
+            generator, dict) else generator)
+        self.num_classes = num_classes or builder.infer_num_classes(
             self.task, self.teacher, self.student)
-        # Plain objects: never in state_dict()/buffers(); saved under
+        # A plain object: never in state_dict()/buffers(); saved under
         # checkpoint['ssdkd'] (ssdkd_state_dict).
-        self.modulating = ModulatingFunction(**settings.check_keys(
-            modulating, settings.accepted(ModulatingFunction), 'modulating'))
-        storage = buf_cfg.pop('storage_device', None)
-        self.replay = PrioritizedReplay(
-            settings.build(
-                ReplayBuffer, buf_cfg, 'replay_buffer', no_keys,
-                img_shape=tuple(self.generator.img_shape), device='cpu',
-                label_dim=self.task.label_dim(self.num_classes)),
-            sampler, rule, storage_device=storage,
-            view_cache=self.kd_step.view_cache, divergence=self.task.kl)
-        mean, std = checks.normalisation(self.data_preprocessor,
+        self.replay = builder.build_replay(
+            replay_cfg, self.generator.img_shape,
+            self.task.label_dim(self.num_classes), self.kd_step.view_cache,
+            self.task.kl)
+        mean, std = builder.normalisation(self.data_preprocessor,
                                          self.generator.img_shape[0])
         self.register_buffer('_img_mean', mean, persistent=False)
         self.register_buffer('_img_std', std, persistent=False)
@@ -149,7 +117,7 @@ class SSDKDDistillation(BaseAlgorithm):
         if channels_last:
             for m in (self.teacher, self.student, self.generator):
                 m.to(memory_format=torch.channels_last)
-        checks.check_generator_fits_teacher(
+        builder.check_generator_fits_teacher(
             self.generator, self.teacher, self.task, self.normalize,
             self.num_classes, self.device)
         # Checkpoint keys never carry a DDP wrapper (1 GPU <-> N GPUs).
@@ -164,26 +132,12 @@ class SSDKDDistillation(BaseAlgorithm):
         self.rounds = self.kd_steps = 0
         self.synth_time = self.kd_time = 0.0
 
-    @property
-    def student(self) -> nn.Module:
-        return self.architecture
-
-    @property
-    def augment(self):
-        """The views of the student step (the inversion's too)."""
-        return self.kd_step.augment
-
-    @property
-    def buffer(self) -> ReplayBuffer:
-        return self.replay.buffer
-
-    @property
-    def sampler(self) -> PrioritySampler:
-        return self.replay.sampler
-
-    @property
-    def device(self) -> torch.device:
-        return self._img_mean.device
+    student = property(lambda self: self.architecture)
+    buffer = property(lambda self: self.replay.buffer)
+    sampler = property(lambda self: self.replay.sampler)
+    device = property(lambda self: self._img_mean.device)
+    #: The student step's views (the inversion's too).
+    augment = property(lambda self: self.kd_step.augment)
 
     def train(self, mode: bool = True) -> 'SSDKDDistillation':
         """The loop calls ``model.train()`` every iteration; the teacher's BN
@@ -204,16 +158,8 @@ class SSDKDDistillation(BaseAlgorithm):
                    ) -> Dict[str, torch.Tensor]:
         """One SSD-KD iteration; ``data`` comes from the placeholder dataset
         and is ignored (no real image is ever read in training)."""
-        if not isinstance(optim_wrapper, OptimWrapperDict):
-            raise TypeError(
-                'SSDKDDistillation needs optim_wrapper with keys '
-                "'architecture' and 'generator' built by "
-                "constructor='mmrazor.SeparateOptimWrapperConstructor'.")
-        if data is not None and self.state_persisted_by is None:
-            raise RuntimeError(
-                "SSD-KD state would not be saved: add dict(type='mmrazor."
-                "SSDKDInversionHook') to custom_hooks (it persists "
-                "checkpoint['ssdkd']).")
+        builder.check_train_step(data, optim_wrapper,
+                                 self.state_persisted_by)
         log_vars = {}
         feeds_replay = self.synthesizer.feeds_replay
         if self.synthesis_due and feeds_replay:
@@ -258,8 +204,7 @@ class SSDKDDistillation(BaseAlgorithm):
         return log
 
     def refresh_buffer(self, chunk: int = 1024) -> None:
-        """Rescore ŷ, φ and π of every buffer entry with the current
-        student."""
+        """ŷ, φ and π of every entry rescored with the current student."""
         self.replay.refresh(self._scoring(), self.device, chunk)
 
     def recalibrate_student_bn(self, num_batches: int = 8,
@@ -282,23 +227,17 @@ class SSDKDDistillation(BaseAlgorithm):
             num_classes=self.num_classes, kappa=self.modulating.kappa)
 
     # ------------------------------------------------------------ state
-    @property
-    def nonfinite_skipped(self) -> int:
-        return self.guard.skipped
-
     def ssdkd_state_dict(self) -> dict:
-        """Everything training continues with besides the modules and
-        optimisers: counters, the synthesizer's state (BN EMA), the replay
-        (buffer and sampler); saved under ``checkpoint['ssdkd']``."""
+        """What training continues with besides modules and optimisers
+        (counters, synthesizer, replay): ``checkpoint['ssdkd']``."""
         state = {k: getattr(self, k) for k in COUNTERS}
-        state.update(version=2, nonfinite_skipped=self.guard.skipped,
+        state.update(version=VERSION, nonfinite_skipped=self.guard.skipped,
                      synthesizer=self.synthesizer.state_dict(),
                      replay=self.replay.state_dict())
         return state
 
     def load_ssdkd_state_dict(self, state: dict) -> None:
-        """Restore :meth:`ssdkd_state_dict` (or a checkpoint of 0.x, with
-        ``inversion``/``replay_buffer``/``sampler`` keys)."""
+        """Restore :meth:`ssdkd_state_dict` (or a version-1 layout)."""
         state = upgrade_state(state)
         for k in COUNTERS:
             setattr(self, k, state[k])

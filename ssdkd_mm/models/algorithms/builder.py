@@ -1,14 +1,64 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""Building-time checks of :class:`SSDKDDistillation`: each turns a
-mismatch of the config's parts into one error naming the key to change."""
-from typing import Callable, Tuple
+"""Building :class:`SSDKDDistillation`'s parts from its config dicts, and
+the building-time checks: each turns a mismatch of the config's parts into
+one error naming the key to change."""
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
+from mmengine.optim import OptimWrapperDict
 
 from mmrazor.registry import MODELS
+from ...registry import SYNTHESIZERS
+from ...replay import (ModulatingFunction, PrioritizedReplay, PriorityRule,
+                       PrioritySampler, ReplayBuffer)
+from ..synthesis import upgrade_inversion_cfg
 from ..teacher import freeze, load_teacher
+from . import settings
+from .student_step import StudentStep
+
+#: ReplayBuffer arguments the algorithm sets (not config keys).
+_BUFFER_FIXED = ('img_shape', 'label_dim', 'device')
+
+
+def build_settings(task, inversion: Optional[dict], kd: Optional[dict],
+                   modulating: Optional[dict], replay_buffer: Optional[dict],
+                   sampler: Optional[dict], priority: Optional[dict]):
+    """The synthesizer, the student step, φ and the replay's checked
+    settings (``dict(buffer=…, sampler=PrioritySampler, rule=PriorityRule)``),
+    before any model is built: a bad knob fails first."""
+    synthesizer = settings.build_registered(
+        SYNTHESIZERS, upgrade_inversion_cfg(inversion), 'inversion',
+        'InversionSynthesizer')
+    kd_step = settings.build(StudentStep, kd, 'kd')
+    task.check_kd(kd_step.cwd_weight)
+    buf_cfg = settings.check_keys(
+        replay_buffer, settings.accepted(ReplayBuffer, _BUFFER_FIXED) |
+        {'storage_device'}, 'replay_buffer')
+    sampler = settings.build(PrioritySampler, sampler, 'sampler')
+    rule = settings.build(PriorityRule, priority, 'priority', ('eps', ),
+                          eps=sampler.eps)
+    check_capacity(
+        buf_cfg.get('capacity', settings.default(ReplayBuffer, 'capacity')),
+        buf_cfg.get('unbounded'), kd_step.batch_size)
+    phi = ModulatingFunction(**settings.check_keys(
+        modulating, settings.accepted(ModulatingFunction), 'modulating'))
+    return synthesizer, kd_step, phi, dict(buffer=buf_cfg, sampler=sampler,
+                                           rule=rule)
+
+
+def build_replay(replay_cfg: dict, img_shape, label_dim, view_cache,
+                 divergence) -> PrioritizedReplay:
+    """The prioritised replay from :func:`build_settings`' settings."""
+    buf_cfg = dict(replay_cfg['buffer'])
+    storage = buf_cfg.pop('storage_device', None)
+    buffer = settings.build(ReplayBuffer, buf_cfg, 'replay_buffer',
+                            _BUFFER_FIXED, img_shape=tuple(img_shape),
+                            device='cpu', label_dim=label_dim)
+    return PrioritizedReplay(buffer, replay_cfg['sampler'],
+                             replay_cfg['rule'], storage_device=storage,
+                             view_cache=view_cache, divergence=divergence)
 
 
 def build_teacher(teacher, ckpt, strict: bool) -> nn.Module:
@@ -106,3 +156,19 @@ def check_generator_fits_teacher(generator: nn.Module, teacher: nn.Module,
             f'of shape {tuple(logits.shape)}, expected {num_classes} '
             'classes in dim 1; check `model.generator` img_size against '
             'the teacher\'s input size.')
+
+
+def check_train_step(data, optim_wrapper, persisted_by: Optional[str]
+                     ) -> None:
+    """A train step needs the two optim wrappers and, under a Runner's loop
+    (``data`` is its batch), the hook that persists the state."""
+    if not isinstance(optim_wrapper, OptimWrapperDict):
+        raise TypeError(
+            'SSDKDDistillation needs optim_wrapper with keys '
+            "'architecture' and 'generator' built by "
+            "constructor='mmrazor.SeparateOptimWrapperConstructor'.")
+    if data is not None and persisted_by is None:
+        raise RuntimeError(
+            "SSD-KD state would not be saved: add dict(type='mmrazor."
+            "SSDKDInversionHook') to custom_hooks (it persists "
+            "checkpoint['ssdkd']).")
