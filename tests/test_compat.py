@@ -1,5 +1,5 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""Tests for ssdkd_mm/compat.py (one group per fix)."""
+"""Tests for ssdkd_mm/compat/ (one group per fix)."""
 import importlib.machinery
 import importlib.util
 import math
