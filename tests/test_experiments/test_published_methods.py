@@ -73,10 +73,10 @@ def test_train_tool_runs_the_method_on_the_fmnist_config(tmp_path, method):
     # iterations 0 and 2, a student step at every iteration
     state = torch.load(work / 'iter_3.pth', map_location='cpu',
                        weights_only=False)
-    inv = state['ssdkd']['inversion']
+    inv = state['ssdkd']
     assert inv['rounds'] == 2 and inv['kd_steps'] == 3
     assert inv['synthesizer']['rounds'] == 2
-    buf = state['ssdkd']['replay_buffer']
+    buf = inv['replay']['buffer']
     if method == 'dfq':  # fresh generator batches, no pool
         assert buf['size'] == buf['n_inserted_total'] == 0
     else:  # every round's images kept (unbounded, nothing evicted)

@@ -9,8 +9,9 @@ from mmrazor.registry import MODELS
 
 from ssdkd_mm.models.synthesis import (CMISynthesizer,
                                        DeepInversionSynthesizer,
-                                       DFQSynthesizer)
+                                       DFQSynthesizer, SynthesisInputs)
 from ssdkd_mm.registry import SYNTHESIZERS
+from ssdkd_mm.utils.modules import unwrap
 
 TINY = {
     'DeepInversionSynthesizer': dict(iterations=3),
@@ -24,6 +25,16 @@ def _alg(kind, **extra):
     torch.manual_seed(0)
     return MODELS.build(tiny_algorithm_cfg(
         inversion=dict(type=kind, **TINY[kind], **extra)))
+
+
+def _inputs(alg, adversarial=True):
+    """The explicit inputs of a round, as the algorithm builds them."""
+    return SynthesisInputs(
+        teacher=alg.teacher, student=alg.student,
+        generator=unwrap(alg.generator), normalize=alg.normalize,
+        task=alg.task, augment=alg.augment, modulating=alg.modulating,
+        num_classes=alg.num_classes, device=alg.device,
+        adversarial=adversarial, guard=alg.guard)
 
 
 def _step(alg, ow, synth=True, distill=True, adv=True):
@@ -136,7 +147,7 @@ def test_the_whole_source_state_persists_through_the_algorithm(kind):
     # before the next round there is no generator bound: kept pending,
     # and a checkpoint taken now still carries it
     assert other.ssdkd_state_dict()['synthesizer']['rounds'] == 2
-    other.synthesizer.synthesize(other.synthesis_inputs(), None)
+    other.synthesizer.synthesize(_inputs(other), None)
     syn = other.synthesizer
     assert syn.rounds == 3 and syn._pending is None
     if kind == 'CMISynthesizer':
@@ -145,13 +156,23 @@ def test_the_whole_source_state_persists_through_the_algorithm(kind):
     else:
         step = syn.optimizer.state_dict()['state'][0]['step']
         assert int(step) == 3 * 2  # two restored rounds + this one
+        # resumed between rounds: the first student step binds the
+        # generator (and the restored optimiser) from its own inputs
+        fresh = _alg(kind)
+        fresh.load_ssdkd_state_dict(state)
+        _step(fresh, build_optim(fresh), synth=False)
+        assert fresh.kd_steps == 1 and len(fresh.buffer) == 0
+        assert fresh.synthesizer.generator is unwrap(fresh.generator)
+        assert fresh.synthesizer._pending is None
+        assert int(fresh.synthesizer.optimizer.state_dict()['state'][0][
+            'step']) == 2 * 2
 
 
 def test_nz_must_match_the_generator():
     alg = _alg('CMISynthesizer')
     alg.synthesizer.nz = 32
     with pytest.raises(ValueError, match='inversion.nz'):
-        alg.synthesizer.synthesize(alg.synthesis_inputs(), None)
+        alg.synthesizer.synthesize(_inputs(alg), None)
 
 
 @pytest.mark.parametrize('kind', ['DeepInversionSynthesizer',

@@ -74,5 +74,6 @@ def build_registered(registry, given: Optional[dict], section: str,
     component = registry.get(name) if isinstance(name, str) else name
     if component is None:
         raise KeyError(f'{section}.type {name!r} is not a registered '
-                       f'{registry.name}; known: {sorted(registry.module_dict)}')
+                       f'{registry.name}; known: '
+                       f'{sorted(registry.module_dict)}')
     return build(component, kwargs, section, **fixed)

@@ -15,6 +15,7 @@ script runs 200). The inputs are explicit: the models and the settings
 (``model.inversion=dict(type='CMISynthesizer')``) :meth:`synthesize` takes
 them, and the shared generator, from its
 :class:`~.base.SynthesisInputs`."""
+import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -347,7 +348,7 @@ class CMISynthesizer(ExplicitRoundSynthesizer):
             dim = state['bank']['data'].shape[1] // 2
             self._build(dim, device)
             self.head.load_state_dict(state['head'])
-            self.head_opt.load_state_dict(state['head_opt'])
+            self.head_opt.load_state_dict(copy.deepcopy(state['head_opt']))
             self.bank.load_state_dict(state['bank'])
 
 

@@ -16,6 +16,7 @@ a named deviation. The inputs are explicit: the models and the settings
 (``model.inversion=dict(type='DFQSynthesizer')``) a round trains the
 shared generator and nothing goes into the replay: every student step
 draws a fresh generator batch (:meth:`draw_inputs`)."""
+import copy
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -111,12 +112,14 @@ class DFQSynthesizer(ExplicitRoundSynthesizer):
 
     @torch.no_grad()
     def draw_inputs(self, n: int, img_shape: Tuple[int, ...], device,
-                    inputs: Optional[SynthesisInputs] = None
-                    ) -> torch.Tensor:
+                    inputs=None) -> torch.Tensor:
         """A fresh batch of ``n`` generator images in the models' input
-        space (the harness's ``sample()``: no augmentation)."""
-        if inputs is not None and self.generator is not inputs.generator:
-            self._bind(inputs.generator)
+        space (the harness's ``sample()``: no augmentation); ``inputs``
+        (the student step's, with ``generator`` and ``normalize``) binds
+        the shared generator when no round ran yet (after a resume)."""
+        generator = getattr(inputs, 'generator', None)
+        if generator is not None and self.generator is not generator:
+            self._bind(generator)
         normalize = inputs.normalize if inputs is not None else \
             self.normalize
         x01 = self.generator(torch.randn(n, self.nz, device=device))
@@ -190,7 +193,8 @@ class DFQSynthesizer(ExplicitRoundSynthesizer):
         self._pending = None
         if 'generator' in state:
             self.generator.load_state_dict(state['generator'])
-            self.optimizer.load_state_dict(state['optimizer'])
+            # a copy: Adam steps its restored tensors in place
+            self.optimizer.load_state_dict(copy.deepcopy(state['optimizer']))
 
 
 __all__ = ['DFQSynthesizer']

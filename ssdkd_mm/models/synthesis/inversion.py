@@ -106,7 +106,8 @@ class InversionSynthesizer(BaseSynthesizer):
         return dict(bn_loss=self.bn_loss.state_dict())
 
     def load_state_dict(self, state: dict) -> None:
-        self.bn_loss.load_state_dict(state['bn_loss'])
+        if state.get('bn_loss') is not None:  # None: a noise run's state
+            self.bn_loss.load_state_dict(state['bn_loss'])
 
     def synthesize(self, inputs: SynthesisInputs,
                    optim_g: OptimWrapper) -> Optional[Dict]:

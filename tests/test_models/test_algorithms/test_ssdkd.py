@@ -169,7 +169,7 @@ def test_importance_weights_scale_the_kd_loss(norm, monkeypatch):
     weights = torch.tensor([1e-3] * 4 + [1e-1] * 4)
     monkeypatch.setattr(alg.sampler, 'sample', lambda p, n: (idx, weights))
     from ssdkd_mm.models import BatchAugment
-    alg.augment = BatchAugment(0, False)
+    alg.kd_step.augment = BatchAugment(0, False)
     out = _step(alg, ow, synth=False)
     with torch.no_grad():
         x = alg.normalize(alg.buffer.get(idx))
@@ -242,9 +242,14 @@ def test_cached_views_spare_the_teacher_and_follow_the_buffer():
     assert int(cache.valid[:16].sum()) <= valid_before
     assert int(cache.valid[:16].sum()) <= 8
     # the cached target is the teacher's output on the view served
+    inputs = alg._step_inputs()
+
+    def teacher(views):
+        return alg.kd_step.teacher_logits(inputs, alg.normalize(views))
+
     x, logits, _, _ = alg.replay.draw_views(4, alg.device, alg.augment,
-                                            alg._teacher_logits)
-    assert torch.allclose(logits, alg._teacher_logits(x), atol=1e-4)
+                                            teacher)
+    assert torch.allclose(logits, teacher(x), atol=1e-4)
     assert 'view_cache_hit' in alg.replay.diagnostics()
 
 
