@@ -15,10 +15,17 @@ from mmengine.registry import Registry
 from mmrazor.registry import DATASETS, HOOKS, LOOPS, MODELS
 
 __all__ = [
-    'DATASETS', 'HOOKS', 'LOOPS', 'MODELS', 'SCOPE', 'SCOPE_REGISTRIES'
+    'DATASETS', 'HOOKS', 'LOOPS', 'MODELS', 'SCOPE', 'SCOPE_REGISTRIES',
+    'SYNTHESIZERS'
 ]
 
 SCOPE = 'ssdkd_mm'
+
+#: Image sources of SSD-KD (``model.inversion.type``): the inversion round,
+#: the Gaussian-noise baseline and further data-free synthesis methods, each
+#: a subclass of :class:`~ssdkd_mm.models.synthesis.BaseSynthesizer`.
+SYNTHESIZERS = Registry(
+    'synthesizer', scope=SCOPE, locations=['ssdkd_mm.models.synthesis'])
 
 
 def _scope_children() -> dict:

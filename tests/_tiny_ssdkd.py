@@ -49,7 +49,7 @@ def snapshot(runner) -> dict:
         iter=runner.iter,
         buffer=model.buffer.state_dict(),
         sampler=model.sampler.state_dict(),
-        inversion=model.ssdkd_state_dict(),
+        ssdkd=model.ssdkd_state_dict(),
         generator={k: v.cpu() for k, v in gen.state_dict().items()},
         student={k: v.cpu() for k, v in student.state_dict().items()},
         optimizer=runner.optim_wrapper.state_dict(),
@@ -220,9 +220,9 @@ def assert_resumed_from(start: dict, ckpt: dict) -> None:
     """The state a resumed run starts with is exactly the checkpoint's."""
     assert start['iter'] == ckpt['meta']['iter']
     saved = ckpt['ssdkd']
-    assert_same(start['buffer'], saved['replay_buffer'], 'buffer')
-    assert_same(start['sampler'], saved['sampler'], 'sampler')
-    assert_same(start['inversion'], saved['inversion'], 'inversion')
+    assert_same(start['buffer'], saved['replay']['buffer'], 'buffer')
+    assert_same(start['sampler'], saved['replay']['sampler'], 'sampler')
+    assert_same(start['ssdkd'], saved, 'ssdkd')
     for name, prefix in (('generator', 'generator.'),
                          ('student', 'architecture.')):
         weights = {

@@ -1,5 +1,5 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""Tests for ssdkd_mm/compat.py (one group per fix)."""
+"""Tests for ssdkd_mm/compat/ (one group per fix)."""
 import importlib.machinery
 import importlib.util
 import math
@@ -315,7 +315,7 @@ def test_installed_path_falls_back_to_the_imported_folder(monkeypatch):
     monkeypatch.setattr(compat, '_log', lambda msg, level='INFO':
                         logged.append(msg))
     path = compat.installed_path('ssdkd_mm')
-    assert path == osp.dirname(osp.abspath(compat.__file__))
+    assert path == osp.dirname(osp.dirname(osp.abspath(compat.__file__)))
     assert osp.isdir(osp.join(path, '.mim', 'configs', 'ssdkd'))
     compat.installed_path('ssdkd_mm')
     assert len(logged) == 1 and 'editable' in logged[0]

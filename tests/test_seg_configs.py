@@ -117,7 +117,7 @@ def test_voc_config_builds_teacher_and_student_and_runs_forward():
             assert all(i.get('type') != 'Pretrained' for i in init), m
     # SyncBN is reverted to BN on one process; the BN hooks see every layer
     alg = revert_sync_batchnorm(alg)
-    assert alg.attach_bn_hooks() >= 100
+    assert alg.synthesizer.attach(alg.teacher) >= 100
     x = alg.normalize(torch.rand(1, 3, 64, 64))
     with torch.no_grad():
         t = alg.task.logits(alg.teacher.eval(), x)

@@ -1,6 +1,7 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""Benchmark SSD-KD against Fast-2/5/10, its ablation grid and mmrazor's
-DAFL, ZSKT and DFAD: same teacher, same wall-clock budget, same machine.
+"""Benchmark SSD-KD against Fast-2/5/10, DeepInversion, CMI and DFQ (group
+``published``), its ablation grid and mmrazor's DAFL, ZSKT and DFAD: same
+teacher, same wall-clock budget, same machine.
 
     python tools/benchmark.py                       # everything, 3 seeds
     python tools/benchmark.py --methods main --seeds 0 --budget 300

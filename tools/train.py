@@ -36,9 +36,10 @@ def parse_args():
         '--method',
         choices=SWITCHABLE,
         default='ssdkd',
-        help="an SSD-KD config as SSD-KD (default) or as Fast-DFKD's Fast-2/"
-        '5/10 through the same code (switches of '
-        'ssdkd_mm/experiments/methods.py, applied before --cfg-options)')
+        help="an SSD-KD config as SSD-KD (default), or as Fast-DFKD's Fast-2/"
+        '5/10, DeepInversion, CMI or DFQ as published, through the same '
+        'code (ssdkd_mm/experiments/methods.py and recipes.py, docs/'
+        'methods.md; applied before --cfg-options)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -76,7 +77,7 @@ def main():
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         name = osp.splitext(osp.basename(args.config))[0]
-        if args.method != 'ssdkd':  # Fast-k runs do not share SSD-KD's dir
+        if args.method != 'ssdkd':  # other methods do not share SSD-KD's dir
             name += f'_{args.method}'
         cfg.work_dir = osp.join('./work_dirs', name)
     if args.amp:

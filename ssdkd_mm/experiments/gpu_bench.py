@@ -80,7 +80,7 @@ def measure(precision: str, device: str = 'cuda', batch: int = 256,
     alg = MODELS.build(cfg.model).to(device)
     alg.train()
     optim = build_optim_wrapper(alg, cfg.optim_wrapper)
-    alg.attach_bn_hooks()
+    alg.synthesizer.attach(alg.teacher)
     # fill the buffer (warm-up rounds), then time with the adversarial term
     alg.adversarial = False
     for _ in range(4):

@@ -1,16 +1,19 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
 """The baselines as switches of SSD-KD's one code path, and the benchmark's
-method table: SSD-KD, Fast-2/5/10 as published (:mod:`.recipes`), Fast-k's
+method table: SSD-KD, Fast-2/5/10, DeepInversion (``deepinv``,
+``deepinv-fast``), CMI and DFQ as published (:mod:`.recipes`), Fast-k's
 losses on SSD-KD's schedule (``fastK-ssdkd-schedule``), the ablation grid
 and mmrazor's DAFL, ZSKT and DFAD.
 
 Each switch set is a ``cfg.merge_from_dict`` option dict; the demo, the
 benchmark and the tests use these and spell none of them out again."""
+import copy
 from collections import OrderedDict
 from typing import Dict, List, Sequence
 
-from .recipes import FAST_K, FAST_SCHEDULE, fast_published_options, \
-    fast_schedule
+from .recipes import (BASELINES, FAST_K, FAST_SCHEDULE,
+                      baseline_published_options, baseline_schedule,
+                      fast_published_options, fast_schedule)
 
 #: Fast-DFKD's ever-growing pool instead of SSD-KD's bounded buffer.
 UNBOUNDED_POOL = {'model.replay_buffer.unbounded': True}
@@ -25,8 +28,11 @@ PHI_OFF = {**NO_DIFFICULTY, **NO_DIVERSITY}
 #: Fast-DFKD's replay: unbounded uniform pool, φ off (the config's
 #: generator schedule); the demo's ``fast2`` variant.
 FAST_SWITCHES = {**UNBOUNDED_POOL, **UNIFORM_SAMPLING, **PHI_OFF}
-#: The Gaussian-noise input baseline (no inversion).
-NOISE_INPUT = {'model.inversion.source': 'noise'}
+#: The Gaussian-noise input baseline (no inversion): the image source is
+#: replaced as a whole (its inversion knobs do not apply).
+NOISE_INPUT = {
+    'model.inversion': dict(_delete_=True, type='NoiseSynthesizer')
+}
 
 MMRAZOR_CFGS = {
     'dafl': 'benchmark/dafl_resnet34_resnet18_fmnist.py',
@@ -76,6 +82,17 @@ for _k in FAST_K:
         family='ssdkd',
         options={**FAST_SWITCHES, **fast_published_options(_k)},
         schedule=fast_schedule(), label=f'Fast-{_k[4:]} (published recipe)')
+_LABELS = {'deepinv': 'DeepInv-2k (published recipe)',
+           'deepinv-fast': "DeepInv, the script's fast version",
+           'cmi': 'CMI-500 (published recipe)',
+           'dfq': 'DFQ (harness recipe, our loss weights)'}
+for _k in BASELINES:
+    # the synthesizer replaced by the method's own; its images into an
+    # unbounded uniform pool (DFQ: fresh generator batches), φ and δ off
+    METHODS[_k] = dict(
+        family='ssdkd',
+        options={**FAST_SWITCHES, **baseline_published_options(_k)},
+        schedule=baseline_schedule(_k), label=_LABELS[_k])
 for _k, _v in FAST_K.items():
     # the former switch: Fast-k's losses on SSD-KD's schedule, φ, δ and the
     # bounded buffer off (an ablation cell of SSD-KD)
@@ -103,6 +120,8 @@ for _div in (True, False):
 GROUPS = {
     'main': ['ssdkd', 'fast2', 'fast5', 'fast10', 'dafl', 'zskt', 'dfad'],
     'ssdkd-schedule': [f'{k}-ssdkd-schedule' for k in FAST_K],
+    # hours per run at their published iterations: never in 'all'
+    'published': list(BASELINES),
     'ablation': [n for n, m in METHODS.items() if m.get('ablation')],
 }
 GROUPS['all'] = GROUPS['main'] + [
@@ -154,21 +173,29 @@ def apply_options(cfg, method: str) -> None:
     """Merge the SSD-KD-family ``method``'s options (and its published
     schedule, if any) into the uncompleted config ``cfg``, unchecked."""
     m = METHODS[method]
-    cfg.merge_from_dict(m['options'])
+    options = copy.deepcopy(m['options'])  # merging pops '_delete_'
+    inv = options.get('model.inversion')
+    if isinstance(inv, dict) and inv.get('_delete_'):
+        # a method's own synthesizer runs at the config's precision
+        autocast = (cfg.model.get('inversion') or {}).get('autocast')
+        if autocast is not None:
+            inv['autocast'] = autocast
+    cfg.merge_from_dict(options)
     if m.get('schedule'):
         _apply_schedule(cfg, m['schedule'])
 
 
 def _apply_schedule(cfg, schedule: Dict) -> None:
-    """Fast-DFKD's epochs on the inversion hook (one round per
-    ``synth_interval`` student steps, ``reset_l0``) and its cosine floor;
+    """A published schedule on the inversion hook (one round per
+    ``synth_interval`` student steps, Fast-DFKD's ``reset_l0``) and the
+    harness's cosine floor;
     the cosine runs from the end of the warm-up to the last student step
     (begin / end / T_max are completed by :mod:`ssdkd_mm.engine.config`
     from warmup_iters and max_iters, so apply before completing)."""
     hooks = [h for h in cfg.get('custom_hooks') or []
              if str(h.get('type', '')).endswith('SSDKDInversionHook')]
     if len(hooks) != 1:
-        raise ValueError('the published Fast-k schedule needs exactly one '
+        raise ValueError('a published schedule needs exactly one '
                          f'SSDKDInversionHook in the config, found '
                          f'{len(hooks)}')
     hooks[0]['synth_interval'] = schedule['synth_interval']

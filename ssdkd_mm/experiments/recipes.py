@@ -4,8 +4,10 @@
 Read (never copied) from zju-vipa/Fast-Datafree at commit
 ``762711080609e635c99030a90b050fbf287933cf``: ``scripts/fast_cifar.sh``,
 ``scripts/deepinv_cifar.sh``, ``scripts/cmi_cifar.sh``, ``datafree_kd.py``
-(argument defaults, the epoch loop, the student optimiser and cosine) and
-``datafree/synthesis/fast_meta.py`` (round counter, warm-up, ``reset_l0``).
+(argument defaults, the epoch loop, the student optimiser and cosine),
+``datafree/synthesis/fast_meta.py`` (round counter, warm-up, ``reset_l0``)
+and ``datafree/synthesis/{deepinversion,contrastive,generative}.py``
+(DeepInversion, CMI and DFQ in that harness).
 docs/methods.md lists each value against its source and every deviation.
 """
 from typing import Dict
@@ -13,7 +15,8 @@ from typing import Dict
 #: where the values below were read
 SOURCE = ('zju-vipa/Fast-Datafree@7627110 (scripts/fast_cifar.sh, '
           'scripts/deepinv_cifar.sh, scripts/cmi_cifar.sh, datafree_kd.py, '
-          'datafree/synthesis/fast_meta.py)')
+          'datafree/synthesis/{fast_meta,deepinversion,contrastive,'
+          'generative}.py)')
 
 #: Fast-DFKD's schedule and student optimiser (scripts/fast_cifar.sh, all
 #: 15 lines alike; datafree_kd.py's loop): 220 epochs of which 20 warm-up
@@ -61,7 +64,10 @@ DEEPINV_FAST = dict(DEEPINV, iterations=10, script_iterations=10, lr_g=1.0,
 CMI = dict(iterations=500, script_iterations=200, lr_g=1e-3, adv=0.5,
            bn=1.0, oh=1.0, cr=0.8, cr_T=0.2, nz=256, bank_size=40960,
            n_neg=4096, head_dim=256, kd_steps=400, lr=0.1, epochs=200,
-           T=20.0, batch_size=256)
+           T=20.0, batch_size=256,
+           # datafree_kd.py: a ResNet-34 teacher's four stage outputs,
+           # every BN of the others
+           feature_layers='auto')
 
 #: DFQ in the same harness (datafree_kd.py's generative branch: generator
 #: nz 256, BN-statistics + one-hot + adversarial terms). No script ships and
@@ -74,43 +80,46 @@ CMI = dict(iterations=500, script_iterations=200, lr_g=1e-3, adv=0.5,
 DFQ = dict(nz=256, lr_g=1e-3, iterations=1, bn=1.0, oh=1.0, adv=1.0,
            T=1.0, kd_steps=400, lr=0.1, epochs=200, batch_size=256)
 
-#: The methods whose synthesizer exists (ssdkd_mm/models/synthesis/) but is
-#: not yet a ``type=`` variant of the algorithm (after the coordinator
-#: refactor): name -> the synthesizer class, its arguments, and the
-#: student side of the harness (rounds, student steps per round, batch,
-#: lr, T; no warm-up: datafree_kd.py's --warmup defaults to 0; cosine with
-#: T_max 200 epochs, eta_min 2e-4, hard-coded in datafree_kd.py).
-UNWIRED: Dict[str, Dict] = {
+#: DeepInversion, CMI and DFQ as the harness runs them: name -> the
+#: synthesizer's registry type and published arguments, and the student side
+#: of datafree_kd.py (rounds = epochs, student steps per round = kd_steps at
+#: ``batch_size``, SGD lr, KL temperature T; pool: every round's images are
+#: kept in an ImagePool drawn uniformly, or (DFQ) each student step takes a
+#: fresh generator batch). No warm-up (``--warmup`` defaults to 0); one
+#: round per epoch (ep_steps // kd_steps = 1); cosine T_max 200 epochs,
+#: eta_min 2e-4, momentum 0.9 and weight decay 1e-4 (hard-coded / default).
+BASELINES: Dict[str, Dict] = {
     'deepinv': dict(
-        synthesizer='ssdkd_mm.models.synthesis.deepinversion.'
-        'DeepInversionSynthesizer',
+        type='DeepInversionSynthesizer',
         kwargs={k: DEEPINV[k] for k in ('iterations', 'lr_g', 'bn', 'oh',
                                         'adv')},
         student=dict(rounds=DEEPINV['epochs'], steps_per_round=400,
                      batch_size=256, lr=DEEPINV['lr'], T=DEEPINV['T'],
                      pool=True)),
     'deepinv-fast': dict(
-        synthesizer='ssdkd_mm.models.synthesis.deepinversion.'
-        'DeepInversionSynthesizer',
+        type='DeepInversionSynthesizer',
         kwargs={k: DEEPINV_FAST[k] for k in ('iterations', 'lr_g', 'bn',
                                              'oh', 'adv')},
         student=dict(rounds=DEEPINV_FAST['epochs'], steps_per_round=200,
                      batch_size=256, lr=DEEPINV_FAST['lr'],
                      T=DEEPINV_FAST['T'], pool=True)),
     'cmi': dict(
-        synthesizer='ssdkd_mm.models.synthesis.cmi.CMISynthesizer',
+        type='CMISynthesizer',
         kwargs={k: CMI[k] for k in ('iterations', 'lr_g', 'bn', 'oh', 'adv',
                                     'cr', 'cr_T', 'nz', 'bank_size', 'n_neg',
-                                    'head_dim')},
+                                    'head_dim', 'feature_layers')},
         student=dict(rounds=CMI['epochs'], steps_per_round=400,
                      batch_size=256, lr=CMI['lr'], T=CMI['T'], pool=True)),
     'dfq': dict(
-        synthesizer='ssdkd_mm.models.synthesis.dfq.DFQSynthesizer',
+        type='DFQSynthesizer',
         kwargs={k: DFQ[k] for k in ('nz', 'iterations', 'lr_g', 'bn', 'oh',
                                     'adv')},
         student=dict(rounds=DFQ['epochs'], steps_per_round=400,
                      batch_size=256, lr=DFQ['lr'], T=DFQ['T'], pool=False)),
 }
+#: the harness's student optimiser beside the per-method lr
+#: (datafree_kd.py: SGD momentum 0.9, --weight_decay default 1e-4)
+BASELINE_SGD = dict(momentum=0.9, weight_decay=1e-4)
 
 
 def fast_schedule(kd_steps: int = FAST_SCHEDULE['kd_steps'],
@@ -159,6 +168,43 @@ def fast_published_options(method: str) -> Dict:
     }
 
 
+def baseline_schedule(method: str) -> Dict[str, int]:
+    """The harness's epochs in our iterations: no warm-up, a round at the
+    first of every ``steps_per_round`` student steps, ``rounds`` rounds."""
+    st = BASELINES[method]['student']
+    return dict(warmup_iters=0, synth_interval=st['steps_per_round'],
+                max_iters=st['rounds'] * st['steps_per_round'],
+                reset_l0_iter=None)
+
+
+def baseline_published_options(method: str) -> Dict:
+    """``cfg.merge_from_dict`` options of a baseline's published values:
+    its synthesizer (replacing SSD-KD's inversion settings) and the student
+    side (the replay switches and the hook values are added by
+    :mod:`ssdkd_mm.experiments.methods`)."""
+    b = BASELINES[method]
+    st = b['student']
+    sched = baseline_schedule(method)
+    return {
+        'warmup_iters': sched['warmup_iters'],
+        'train_cfg.max_iters': sched['max_iters'],
+        # best_acc1 is taken after every epoch
+        'train_cfg.val_interval': st['steps_per_round'],
+        # DFQSynthesizer feeds no pool: fresh batches (pool=False)
+        'model.inversion': dict(_delete_=True, type=b['type'],
+                                synth_batch_size=st['batch_size'],
+                                **b['kwargs']),
+        'model.kd.batch_size': st['batch_size'],
+        'model.kd.tau': st['T'],
+        'optim_wrapper.architecture.optimizer.lr': st['lr'],
+        'optim_wrapper.architecture.optimizer.momentum':
+        BASELINE_SGD['momentum'],
+        'optim_wrapper.architecture.optimizer.weight_decay':
+        BASELINE_SGD['weight_decay'],
+    }
+
+
 __all__ = ['SOURCE', 'FAST_SCHEDULE', 'FAST_K', 'PAIR_WEIGHTS', 'DEEPINV',
-           'DEEPINV_FAST', 'CMI', 'DFQ', 'UNWIRED', 'fast_schedule',
-           'fast_published_options']
+           'DEEPINV_FAST', 'CMI', 'DFQ', 'BASELINES', 'BASELINE_SGD',
+           'fast_schedule', 'fast_published_options', 'baseline_schedule',
+           'baseline_published_options']

@@ -29,18 +29,23 @@ from mmengine.hooks import Hook
 from ..utils.atomic_io import atomic_write
 from .common import config_path
 from .methods import METHODS, SWITCHABLE, apply_method
-from .recipes import FAST_K
+from .recipes import BASELINES, FAST_K
 from .recipes import SOURCE as RECIPE_SOURCE
 from .paper import (DATASETS, PAIRS, PUBLISHED_SOURCE, config_name,
                     published, teacher_converted, teacher_source)
 
-#: methods the reproduction runs (SSD-KD and the Fast-k switches)
+#: methods the reproduction runs (SSD-KD, the published baselines and the
+#: Fast-k switches)
 REPRO_METHODS = SWITCHABLE
 RESULT = 'result.json'
 #: where each method's settings come from, written beside its numbers
 RECIPE_NOTE = {
     'ssdkd': 'ours: the SSD-KD config\'s own schedule and weights',
     **{k: f'published: Fast-DFKD recipe, {RECIPE_SOURCE}' for k in FAST_K},
+    **{k: f'published: the harness\'s recipe, {RECIPE_SOURCE}'
+       for k in BASELINES if k != 'dfq'},
+    'dfq': f'the harness\'s schedule, {RECIPE_SOURCE}; loss weights ours '
+    '(no published script)',
     **{f'{k}-ssdkd-schedule': 'ours: Fast-k losses on the SSD-KD config\'s '
        'schedule (an ablation, not the published method)' for k in FAST_K},
 }

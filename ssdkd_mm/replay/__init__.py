@@ -6,6 +6,7 @@ from .buffer import ReplayBuffer
 from .modulating import ModulatingFunction, inverse_frequency, phi_statistics
 from .prioritized import PrioritizedReplay, PriorityRule
 from .sampler import PrioritySampler
+from .scoring import Scoring
 from .view_cache import TeacherViewCache
 
 __all__ = ['ReplayBuffer', 'PrioritySampler', 'PriorityRule',

@@ -2,13 +2,15 @@
 """SSD-KD's prioritised replay: the buffer B, the sampler δ and the
 priority rule π as one object (plain torch).
 
-One synthetic image's life here: :meth:`PrioritizedReplay.insert` gives it
-π from its φ and teacher–student discrepancy and stores it (evicting by the
-buffer's rule), :meth:`~PrioritizedReplay.draw` hands it to a student step
-with its importance-sampling weight, :meth:`~PrioritizedReplay.reprioritize`
-sets its π from the step's new discrepancy, and
-:meth:`~PrioritizedReplay.refresh` rescores every entry with the current
-student.
+One synthetic image's life here: :meth:`PrioritizedReplay.insert_scored`
+scores it with the teacher and student it is given (:class:`Scoring`: φ, ŷ
+and both logits), :meth:`~PrioritizedReplay.insert` gives it π from its φ
+and the KL of those logits and stores it (evicting by the buffer's rule),
+:meth:`~PrioritizedReplay.draw` hands it to a student step with its
+importance-sampling weight, :meth:`~PrioritizedReplay.reprioritize` sets its
+π from the step's new logits, and :meth:`~PrioritizedReplay.refresh`
+rescores every entry with the current student. π's KL is computed here,
+at τ_p, never by the caller.
 """
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
@@ -20,7 +22,12 @@ from .distributed import (all_gather_rows, last_write_wins, shard_range,
                           world_size)
 from .memory import check_buffer_memory
 from .sampler import PrioritySampler
+from .scoring import Scoring
 from .view_cache import TeacherViewCache
+
+#: π's per-sample divergence: (student logits, teacher logits, τ) → (N,)
+#: τ²·KL(p_t^τ ‖ p_s^τ) (the task adapter's ``kl``).
+Divergence = Callable[[Tensor, Tensor, float], Tensor]
 
 
 class PriorityRule:
@@ -28,8 +35,8 @@ class PriorityRule:
     π_i = φ_i·KL_τp(p_t ‖ p_s)(x_i) + ε (``uses_phi``), else KL + ε.
 
     Args:
-        tau (float): τ_p, the temperature of the priority KL (the caller
-            computes the KL at :attr:`tau`). Defaults to 1.0.
+        tau (float): τ_p, the temperature of the priority KL. Defaults to
+            1.0.
         uses_phi (bool): Multiply the KL by φ. Defaults to True.
         new_entry (str): π of newly inserted samples: ``'phi_kl'`` (their
             own π) or ``'max'`` (the buffer's current max π, standard PER).
@@ -95,6 +102,9 @@ class PrioritizedReplay:
         view_cache (TeacherViewCache, optional): Cached augmented views and
             teacher logits per entry (see :meth:`draw_views`); overwritten
             entries drop theirs. Defaults to None (off).
+        divergence (callable, optional): π's per-sample KL of (student,
+            teacher) logits at τ_p (:data:`Divergence`, the task adapter's
+            ``kl``). Required by the methods that take logits.
     """
 
     def __init__(self,
@@ -102,7 +112,8 @@ class PrioritizedReplay:
                  sampler: PrioritySampler,
                  rule: PriorityRule,
                  storage_device: Optional[Union[str, torch.device]] = None,
-                 view_cache: Optional[TeacherViewCache] = None) -> None:
+                 view_cache: Optional[TeacherViewCache] = None,
+                 divergence: Optional[Divergence] = None) -> None:
         if rule.eps != sampler.eps:
             raise ValueError(f'the priority rule adds eps={rule.eps} but the '
                              f'sampler floors at eps={sampler.eps}')
@@ -111,6 +122,7 @@ class PrioritizedReplay:
         self.rule = rule
         self.storage_device = storage_device
         self.view_cache = view_cache
+        self.divergence = divergence
         self.last_raw_weights: Optional[Tensor] = None
         self._reset_window()
 
@@ -118,10 +130,13 @@ class PrioritizedReplay:
     def __len__(self) -> int:
         return len(self.buffer)
 
-    @property
-    def priority_tau(self) -> float:
-        """τ_p: the temperature at which callers compute the π KL."""
-        return self.rule.tau
+    def discrepancy(self, student_logits: Tensor,
+                    teacher_logits: Tensor) -> Tensor:
+        """π's KL_τp(p_t ‖ p_s) per sample, of aligned logits."""
+        if self.divergence is None:
+            raise RuntimeError('PrioritizedReplay needs divergence= (the '
+                               "task adapter's kl) to score logits")
+        return self.divergence(student_logits, teacher_logits, self.rule.tau)
 
     def phi(self, idx: Tensor) -> Tensor:
         """φ_i of entries."""
@@ -140,13 +155,25 @@ class PrioritizedReplay:
             buf.to(target)
 
     # ------------------------------------------------------------ verbs
-    def insert(self, images: Tensor, phi: Tensor, label: Tensor, kl: Tensor,
-               step: int,
+    def insert_scored(self, images: Tensor, scoring: Scoring,
+                      ref_counts: Optional[Tensor], step: int
+                      ) -> Dict[str, float]:
+        """New images in [0, 1], scored with ``scoring``'s models (φ with
+        the class counts ``ref_counts``, None: the batch's own), then
+        :meth:`insert`."""
+        phi, label, unc, t_logits, s_logits = scoring.score(images,
+                                                            ref_counts)
+        return self.insert(images, phi, label, t_logits, s_logits, step,
+                           confidence=1 - unc)
+
+    def insert(self, images: Tensor, phi: Tensor, label: Tensor,
+               teacher_logits: Tensor, student_logits: Tensor, step: int,
                confidence: Optional[Tensor] = None) -> Dict[str, float]:
-        """New samples with π from (φ, KL), all ranks' rows on every rank;
-        a full buffer evicts by its ``eviction`` rule. ``confidence``: the
-        teacher's, kept for the diagnostics."""
-        prio = self.rule(phi, kl)
+        """New samples with π from φ and the KL of their logits, all
+        ranks' rows on every rank; a full buffer evicts by its ``eviction``
+        rule. ``confidence``: the teacher's, kept for the diagnostics."""
+        prio = self.rule(phi, self.discrepancy(student_logits,
+                                               teacher_logits))
         if confidence is None:
             confidence = torch.full_like(prio, float('nan'))
         k = self.rule.insert_top_k
@@ -203,9 +230,13 @@ class PrioritizedReplay:
             self.buffer.allocated)
         return views, logits, idx, weights
 
-    def reprioritize(self, idx: Tensor, kl: Tensor) -> None:
-        """π_i ← π(φ_i, KL_i) for drawn entries, and their draw counts, with
-        the draws of all ranks (the last write of an index wins)."""
+    @torch.no_grad()
+    def reprioritize(self, idx: Tensor, student_logits: Tensor,
+                     teacher_logits: Tensor) -> None:
+        """π_i ← π(φ_i, KL_i) for drawn entries from the step's logits,
+        and their draw counts, with the draws of all ranks (the last write
+        of an index wins)."""
+        kl = self.discrepancy(student_logits.detach(), teacher_logits)
         prio = self.rule(self.buffer.phi[idx].to(kl), kl)
         dev = self.buffer.device
         if world_size() > 1:
@@ -235,10 +266,31 @@ class PrioritizedReplay:
         rows = all_gather_rows({str(i): c for i, c in enumerate(cols)})
         return tuple(rows[str(i)] for i in range(len(cols)))
 
-    def refresh(self, phi: Tensor, label: Tensor, kl: Tensor,
-                confidence: Optional[Tensor] = None) -> None:
+    @torch.no_grad()
+    def refresh(self, scoring: Scoring, device: Union[str, torch.device],
+                chunk: int = 1024) -> None:
+        """Recompute ŷ, φ and π of every entry with ``scoring``'s models
+        (the current student), so rarely drawn entries do not keep stale
+        priorities; φ's class counts are the buffer's own."""
+        if len(self.buffer) == 0:
+            return
+        self.to_device(device)
+
+        def stats(x01):
+            t_logits, s_logits = scoring.logits(x01)
+            unc, hist = scoring.task.phi_statistics(t_logits)
+            return (scoring.task.pseudo_label(t_logits), unc, hist,
+                    self.discrepancy(s_logits, t_logits))
+
+        label, unc, hist, kl = self.score_all(stats, device, chunk)
+        # φ unnormalised, as at insertion.
+        phi = scoring.modulating(unc, hist, normalize=False)
+        self.update_scores(phi, label, kl, confidence=1 - unc)
+
+    def update_scores(self, phi: Tensor, label: Tensor, kl: Tensor,
+                      confidence: Optional[Tensor] = None) -> None:
         """(φ, ŷ, π and the teacher's confidence) of every entry ← rescored
-        values (see :meth:`score_all`)."""
+        values (``kl``: π's discrepancy, see :meth:`refresh`)."""
         dev = self.buffer.device
         self.buffer.update_entries(
             torch.arange(len(self.buffer), device=dev), phi=phi.to(dev),

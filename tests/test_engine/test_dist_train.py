@@ -40,7 +40,8 @@ def same_across_ranks(s0, s1):
     for key in ('iter', 'buffer', 'sampler', 'generator', 'student',
                 'optimizer', 'param_schedulers'):
         assert_same(s0[key], s1[key], key)
-    assert_same(s0['inversion']['bn_loss'], s1['inversion']['bn_loss'],
+    assert_same(s0['ssdkd']['synthesizer']['bn_loss'],
+                s1['ssdkd']['synthesizer']['bn_loss'],
                 'bn_ema')
 
 

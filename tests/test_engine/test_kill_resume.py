@@ -62,7 +62,7 @@ def test_sigkill_then_resume(tmp_path, trial):
     end = torch.load(osp.join(probe, 'state_end_rank0.pt'),
                      weights_only=False)
     assert end['iter'] == MAX_ITERS
-    assert end['inversion']['kd_steps'] == MAX_ITERS - 2  # 2 warm-up iters
+    assert end['ssdkd']['kd_steps'] == MAX_ITERS - 2  # 2 warm-up iters
     with open(osp.join(work, 'last_checkpoint')) as f:
         assert f.read() == osp.join(work, f'iter_{MAX_ITERS}.pth')
     assert not [n for n in os.listdir(work) if n.endswith(TMP_SUFFIX)]

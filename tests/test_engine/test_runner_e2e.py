@@ -57,7 +57,7 @@ class StateProbe(Hook):
         alg = runner.model
         self.buffer = alg.buffer.state_dict()
         self.sampler = alg.sampler.state_dict()
-        self.inversion = alg.ssdkd_state_dict()
+        self.state = alg.ssdkd_state_dict()
         self.lr = runner.optim_wrapper['architecture'].get_lr()['lr'][0]
 
 
@@ -74,7 +74,10 @@ def test_runner_trains_checkpoints_resumes_and_extracts(tmp_path):
 
     ckpt_path = osp.join(cfg.work_dir, 'iter_4.pth')
     ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
-    assert set(ckpt['ssdkd']) == {'inversion', 'replay_buffer', 'sampler'}
+    # one key, the algorithm's whole state (ssdkd_state_dict)
+    assert set(ckpt['ssdkd']) == {
+        'version', 'rounds', 'kd_steps', 'synth_time', 'kd_time',
+        'nonfinite_skipped', 'synthesizer', 'replay'}
     assert not any('buffer' in k for k in ckpt['state_dict'])
     assert {k.split('.')[0] for k in ckpt['state_dict']} == {
         'architecture', 'teacher', 'generator'}
@@ -87,13 +90,13 @@ def test_runner_trains_checkpoints_resumes_and_extracts(tmp_path):
     runner2.register_hook(probe, priority='LOWEST')
     runner2.train()
     saved = ckpt['ssdkd']
-    for k, v in saved['replay_buffer'].items():
+    for k, v in saved['replay']['buffer'].items():
         got = probe.buffer[k]
         assert (torch.equal(got, v) if torch.is_tensor(v) else got == v), k
-    assert probe.sampler == saved['sampler']
-    assert probe.inversion['rounds'] == saved['inversion']['rounds'] == 3
-    assert torch.equal(probe.inversion['bn_loss']['ema'][0][0],
-                       saved['inversion']['bn_loss']['ema'][0][0])
+    assert probe.sampler == saved['replay']['sampler']
+    assert probe.state['rounds'] == saved['rounds'] == 3
+    assert torch.equal(probe.state['synthesizer']['bn_loss']['ema'][0][0],
+                       saved['synthesizer']['bn_loss']['ema'][0][0])
     assert probe.lr == pytest.approx(
         ckpt['optimizer']['architecture']['param_groups'][0]['lr'])
     assert runner2.iter == 6 and runner2.model.kd_steps == 4

@@ -21,6 +21,10 @@ def test_groups_and_aliases():
     assert bm.resolve_methods(['div+diff+prio', 'ssdkd']) == ['ssdkd']
     every = bm.resolve_methods(['all'])
     assert len(every) == 7 + 7 and len(set(every)) == len(every)
+    # the published baselines take hours per run: a group of their own
+    assert bm.resolve_methods(['published']) == [
+        'deepinv', 'deepinv-fast', 'cmi', 'dfq']
+    assert not set(every) & set(bm.GROUPS['published'])
     assert bm.resolve_methods(['ssdkd-schedule']) == [
         'fast2-ssdkd-schedule', 'fast5-ssdkd-schedule',
         'fast10-ssdkd-schedule']
@@ -58,7 +62,8 @@ def test_switch_sets_are_defined_once():
     assert methods.FAST_SWITCHES == {
         **methods.UNBOUNDED_POOL, **methods.UNIFORM_SAMPLING,
         **methods.PHI_OFF}
-    assert methods.NOISE_INPUT == {'model.inversion.source': 'noise'}
+    assert methods.NOISE_INPUT == {'model.inversion': dict(
+        _delete_=True, type='NoiseSynthesizer')}
     # the demo's baselines and the benchmark's Fast-k use them
     assert demo.VARIANTS == {'ssdkd': {}, 'noise': methods.NOISE_INPUT,
                              'fast2': methods.FAST_SWITCHES}
@@ -264,7 +269,8 @@ def test_apply_method_switches_ssdkd_configs_only():
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs/ssdkd/ssdkd_wrn40_2_wrn16_1_cifar10.py'))
     assert methods.SWITCHABLE == (
-        'ssdkd', 'fast2', 'fast5', 'fast10', 'fast2-ssdkd-schedule',
+        'ssdkd', 'fast2', 'fast5', 'fast10', 'deepinv', 'deepinv-fast',
+        'cmi', 'dfq', 'fast2-ssdkd-schedule',
         'fast5-ssdkd-schedule', 'fast10-ssdkd-schedule')
     methods.apply_method(cfg, 'ssdkd')  # the config as it is
     assert cfg.model.replay_buffer.get('unbounded', False) is False

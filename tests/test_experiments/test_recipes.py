@@ -199,3 +199,127 @@ def test_published_ratio_counted_in_a_real_tiny_run(tmp_path):
     assert alg.rounds == 22 and alg.kd_steps == 401
     # the pool keeps every round's images (B per round), nothing evicted
     assert alg.buffer.n_inserted_total == 22 * 4 == len(alg.buffer)
+
+
+# DeepInversion, CMI and DFQ as the harness runs them (scripts/
+# deepinv_cifar.sh, scripts/cmi_cifar.sh, datafree_kd.py's defaults and
+# loop, datafree/synthesis/{deepinversion,contrastive,generative}.py)
+BASELINES = ('deepinv', 'deepinv-fast', 'cmi', 'dfq')
+
+
+def test_baseline_published_values():
+    b = recipes.BASELINES
+    assert set(b) == set(BASELINES)
+    assert b['deepinv']['kwargs'] == dict(iterations=2000, lr_g=0.1,
+                                          bn=10.0, oh=1.0, adv=1.0)
+    assert b['deepinv-fast']['kwargs'] == dict(iterations=10, lr_g=1.0,
+                                               bn=10.0, oh=1.0, adv=1.0)
+    assert b['cmi']['kwargs'] == dict(
+        iterations=500, lr_g=1e-3, bn=1.0, oh=1.0, adv=0.5, cr=0.8,
+        cr_T=0.2, nz=256, bank_size=40960, n_neg=4096, head_dim=256,
+        feature_layers='auto')
+    assert b['dfq']['kwargs'] == dict(nz=256, iterations=1, lr_g=1e-3,
+                                      bn=1.0, oh=1.0, adv=1.0)
+    # the scripts' own inner iterations, recorded beside the tables' ones
+    assert (recipes.DEEPINV['script_iterations'],
+            recipes.CMI['script_iterations']) == (1000, 200)
+    # student side: rounds (epochs), student steps per round (kd_steps) at
+    # batch 256, SGD lr 0.1, KL at T 20 (DFQ: the KLDiv default T 1)
+    expect = {'deepinv': (200, 400, 20.0, True),
+              'deepinv-fast': (200, 200, 20.0, True),
+              'cmi': (200, 400, 20.0, True),
+              'dfq': (200, 400, 1.0, False)}
+    for name, (rounds, steps, T, pool) in expect.items():
+        st = b[name]['student']
+        assert st == dict(rounds=rounds, steps_per_round=steps,
+                          batch_size=256, lr=0.1, T=T, pool=pool), name
+        assert recipes.baseline_schedule(name) == dict(
+            warmup_iters=0, synth_interval=steps, max_iters=rounds * steps,
+            reset_l0_iter=None)
+    assert recipes.BASELINE_SGD == dict(momentum=0.9, weight_decay=1e-4)
+
+
+@pytest.mark.parametrize('name', BASELINES)
+def test_baseline_as_published_on_a_paper_config(name):
+    cfg = _cfg()
+    methods.apply_method(cfg, name)
+    complete_config(cfg, log=False)
+    b = recipes.BASELINES[name]
+    st = b['student']
+    hook = _inversion_hook(cfg)
+    assert (hook['warmup_iters'], hook['synth_interval'],
+            hook['reset_l0_iter']) == (0, st['steps_per_round'], None)
+    n = st['rounds'] * st['steps_per_round']
+    assert cfg.train_cfg.max_iters == n
+    assert cfg.train_cfg.val_interval == st['steps_per_round']
+    cos = cfg.param_scheduler.architecture[0]
+    assert (cos['begin'], cos['end'], cos['T_max'], cos['eta_min']) == (
+        0, n, n, 2e-4)
+    opt = cfg.optim_wrapper.architecture.optimizer
+    assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == (
+        'SGD', 0.1, 0.9, 1e-4)
+    assert cfg.model.kd.batch_size == st['batch_size'] == 256
+    assert cfg.model.kd.tau == st['T']
+    # the method's own synthesizer with its published arguments, nothing
+    # of SSD-KD's inversion settings left
+    inv = dict(cfg.model.inversion)
+    assert inv.pop('type') == b['type']
+    assert inv.pop('synth_batch_size') == 256
+    assert inv == b['kwargs']
+    # the pool or fresh batches: the synthesizer type says which
+    from ssdkd_mm.registry import SYNTHESIZERS
+    assert SYNTHESIZERS.get(b['type']).feeds_replay is st['pool']
+    # every round's images kept, drawn uniformly, φ off
+    assert cfg.model.replay_buffer.unbounded is True
+    assert cfg.model.sampler.mode == 'uniform'
+    assert cfg.model.modulating.gamma == 0.0
+    assert cfg.model.modulating.diversity == 'none'
+
+
+def test_baseline_keeps_the_configs_precision():
+    from ssdkd_mm.experiments.common import SSDKD_CFG, config_path
+    cfg = Config.fromfile(config_path(SSDKD_CFG))
+    assert cfg.model.inversion.autocast == 'bfloat16'
+    methods.apply_method(cfg, 'cmi')
+    assert cfg.model.inversion.autocast == 'bfloat16'
+    assert 'g_steps' not in cfg.model.inversion
+    # the option dict is not consumed by the merge: a second config too
+    cfg2 = _cfg()
+    methods.apply_method(cfg2, 'cmi')
+    assert 'g_steps' not in cfg2.model.inversion
+    assert 'autocast' not in cfg2.model.inversion
+
+
+@pytest.mark.parametrize('name', BASELINES)
+def test_baseline_ratio_counted_on_the_hook_over_the_whole_run(name):
+    """Drive the configured hook through the whole run: one round at the
+    first of every ``steps_per_round`` student steps, ``rounds`` rounds,
+    every iteration a student step (no warm-up), no reset."""
+    cfg = _cfg()
+    methods.apply_method(cfg, name)
+    complete_config(cfg, log=False)
+    hook = HOOKS.build(dict(_inversion_hook(cfg)))
+    gen = _Gen()
+    alg = SimpleNamespace(
+        generator=gen, synthesis_due=False, distill_due=False,
+        adversarial=False,
+        replay=SimpleNamespace(buffer=SimpleNamespace(n_inserted_total=0)))
+    alg.buffer, alg.synthesize = alg.replay.buffer, None
+    runner = SimpleNamespace(model=alg, iter=0)
+    st = recipes.BASELINES[name]['student']
+    rounds = kd = 0
+    between, last = [], None
+    for it in range(cfg.train_cfg.max_iters):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        assert alg.distill_due and alg.adversarial
+        if alg.synthesis_due:
+            rounds += 1
+            if last is not None:
+                between.append(kd - last)
+            last = kd
+        kd += 1
+    assert rounds == st['rounds'] and kd == st['rounds'] * \
+        st['steps_per_round']
+    assert set(between) == {st['steps_per_round']}
+    assert gen.resets == 0

@@ -49,7 +49,7 @@ def test_published_defaults():
                                                  pub['l2']) == (0, 0, 0)
     # the harness's optimiser, jitter (an eighth of the side), student term
     assert d['betas'] == (0.5, 0.99) and d['student_bn'] == 1e-3
-    assert DeepInversionSynthesizer(10).jitter == 4
+    assert DeepInversionSynthesizer(10).jitter == 4  # (3, 32, 32)
     c = _defaults(CMISynthesizer)
     for key in ('iterations', 'lr_g', 'bn', 'oh', 'adv', 'cr', 'cr_T', 'nz',
                 'bank_size', 'n_neg', 'head_dim'):
@@ -106,7 +106,7 @@ def test_deepinversion_synthesizes_and_lowers_its_loss():
     syn = DeepInversionSynthesizer(num_classes=4, img_shape=(3, 8, 8),
                                    iterations=40, lr_g=0.1, jitter=1)
     torch.manual_seed(0)
-    x, y = syn.synthesize(teacher, student, batch_size=6)
+    x, y = syn.invert(teacher, student, batch_size=6)
     assert x.shape == (6, 3, 8, 8) and y.shape == (6, )
     assert 0 <= float(x.min()) and float(x.max()) <= 1
     early, late = _early_late(syn.last_losses)
@@ -116,7 +116,7 @@ def test_deepinversion_synthesizes_and_lowers_its_loss():
     assert all(p.grad is None for p in student.parameters())
     assert not any(m._forward_hooks for m in teacher.modules())
     # given targets are kept; the round count persists
-    _, y2 = syn.synthesize(teacher, None, targets=torch.tensor([1, 2]))
+    _, y2 = syn.invert(teacher, None, targets=torch.tensor([1, 2]))
     assert y2.tolist() == [1, 2]
     other = DeepInversionSynthesizer(num_classes=4)
     other.load_state_dict(syn.state_dict())
@@ -136,14 +136,14 @@ def test_cmi_synthesizes_banks_features_and_lowers_its_loss():
     syn = CMISynthesizer(_gen(), num_classes=4, nz=16, iterations=25,
                          lr_g=1e-2, bank_size=64, n_neg=16, head_dim=8)
     torch.manual_seed(0)
-    x, y = syn.synthesize(teacher, student, batch_size=6)
+    x, y = syn.invert(teacher, student, batch_size=6)
     assert x.shape == (6, 3, 8, 8) and y.shape == (6, )
     assert 0 <= float(x.min()) and float(x.max()) <= 1
     early, late = _early_late(syn.last_losses)
     assert late < early
     # features of both views (2 × the 16 BN channels) of 6 images banked
     assert len(syn.bank) == 6 and syn.bank.data.shape == (64, 32)
-    syn.synthesize(teacher, student, batch_size=6)  # with negatives now
+    syn.invert(teacher, student, batch_size=6)  # with negatives now
     assert len(syn.bank) == 12
     assert all(p.grad is None for p in teacher.parameters())
     other = CMISynthesizer(_gen(), num_classes=4, nz=16, bank_size=64,
@@ -169,7 +169,7 @@ def test_dfq_trains_its_generator_and_lowers_its_loss():
     syn = DFQSynthesizer(_gen(), nz=16, iterations=30, lr_g=1e-2, adv=0.0)
     torch.manual_seed(0)
     before = [p.detach().clone() for p in syn.generator.parameters()]
-    x = syn.synthesize(teacher, None, batch_size=8)
+    x = syn.invert(teacher, None, batch_size=8)
     assert x.shape == (8, 3, 8, 8)
     assert 0 <= float(x.min()) and float(x.max()) <= 1
     early, late = _early_late(syn.last_losses)
@@ -178,7 +178,7 @@ def test_dfq_trains_its_generator_and_lowers_its_loss():
         before, syn.generator.parameters()))
     # the adversarial term is there with a student
     syn_adv = DFQSynthesizer(_gen(), nz=16, iterations=1)
-    syn_adv.synthesize(teacher, tiny_net(1), batch_size=4)
+    syn_adv.invert(teacher, tiny_net(1), batch_size=4)
     other = DFQSynthesizer(_gen(), nz=16)
     other.load_state_dict(syn.state_dict())
     assert other.rounds == 1
@@ -187,14 +187,16 @@ def test_dfq_trains_its_generator_and_lowers_its_loss():
         assert torch.equal(a, b)
 
 
-def test_unwired_recipes_build_their_synthesizers():
-    """Each pending method names a class whose arguments take its published
-    values (what the wiring after the refactor will pass)."""
-    import importlib
-    assert set(recipes.UNWIRED) == {'deepinv', 'deepinv-fast', 'cmi', 'dfq'}
-    for name, r in recipes.UNWIRED.items():
-        mod, cls = r['synthesizer'].rsplit('.', 1)
-        klass = getattr(importlib.import_module(mod), cls)
+def test_baseline_recipes_build_their_synthesizers():
+    """Each baseline names a synthesizer whose arguments take its published
+    values."""
+    classes = {'DeepInversionSynthesizer': DeepInversionSynthesizer,
+               'CMISynthesizer': CMISynthesizer,
+               'DFQSynthesizer': DFQSynthesizer}
+    assert set(recipes.BASELINES) == {'deepinv', 'deepinv-fast', 'cmi',
+                                      'dfq'}
+    for name, r in recipes.BASELINES.items():
+        klass = classes[r['type']]
         args = set(inspect.signature(klass.__init__).parameters)
         assert set(r['kwargs']) <= args, name
         if klass is DeepInversionSynthesizer:
@@ -204,7 +206,8 @@ def test_unwired_recipes_build_their_synthesizers():
                                    if klass is CMISynthesizer else {}),
                         **dict(r['kwargs'], nz=16))
         assert syn.iterations == r['kwargs']['iterations']
-    assert recipes.UNWIRED['deepinv']['kwargs']['iterations'] == 2000
-    assert recipes.UNWIRED['deepinv-fast']['student']['steps_per_round'] == 200
-    assert recipes.UNWIRED['cmi']['kwargs']['iterations'] == 500
-    assert recipes.UNWIRED['dfq']['student']['pool'] is False
+    assert recipes.BASELINES['deepinv']['kwargs']['iterations'] == 2000
+    assert recipes.BASELINES['deepinv-fast']['student'][
+        'steps_per_round'] == 200
+    assert recipes.BASELINES['cmi']['kwargs']['iterations'] == 500
+    assert recipes.BASELINES['dfq']['student']['pool'] is False

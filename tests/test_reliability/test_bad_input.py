@@ -159,8 +159,8 @@ def test_nonfinite_loss_skipped_counted_then_stops(monkeypatch):
     # An Inf in the inversion loss: the round is skipped, nothing changes.
     gen_before = {k: v.clone() for k, v in alg.generator.state_dict().items()}
     n_before = alg.buffer.n_inserted_total
-    real_loss = alg.bn_loss.loss
-    monkeypatch.setattr(alg.bn_loss, 'loss',
+    real_loss = alg.synthesizer.bn_loss.loss
+    monkeypatch.setattr(alg.synthesizer.bn_loss, 'loss',
                         lambda: real_loss() * float('inf'))
     alg.synthesizer.g_steps = 1
     out = alg.train_step(None, ow)
@@ -168,7 +168,7 @@ def test_nonfinite_loss_skipped_counted_then_stops(monkeypatch):
     assert alg.buffer.n_inserted_total == n_before and alg.rounds == 1
     for k, v in alg.generator.state_dict().items():
         assert torch.equal(v, gen_before[k]), k
-    monkeypatch.setattr(alg.bn_loss, 'loss', real_loss)
+    monkeypatch.setattr(alg.synthesizer.bn_loss, 'loss', real_loss)
 
     # A finite step resets the count of skips in a row; a NaN KD loss: the
     # student step is skipped; K = 2 in a row stop training.

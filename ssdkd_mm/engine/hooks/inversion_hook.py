@@ -1,5 +1,6 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""Schedules data inversion and persists its state."""
+"""Schedules synthesis and distillation and persists the algorithm's
+state (one key, as mmengine's EMAHook: the model owns the state)."""
 from typing import Optional
 
 from mmengine.dist import broadcast
@@ -21,10 +22,13 @@ class SSDKDInversionHook(Hook):
     every iteration is one student step, with one synthesis round every
     ``synth_interval`` iterations.
 
-    It attaches the BN-statistics hooks in ``before_train`` (after the Runner
-    wrapped the model and reverted SyncBN), optionally evaluates the teacher
-    before training, logs synthesis and KD time, and checkpoints the BN-EMA
-    statistics and counters under ``checkpoint['ssdkd']['inversion']``.
+    It attaches the synthesizer's hooks (BN statistics) in ``before_train``
+    (after the Runner wrapped the model and reverted SyncBN), optionally
+    evaluates the teacher before training, logs synthesis and KD time, and
+    persists the algorithm's whole state (``ssdkd_state_dict()``: counters,
+    synthesizer, replay buffer and sampler) under ``checkpoint['ssdkd']``,
+    restored on ``--resume``. It is the one hook that does: the algorithm
+    refuses to train in a Runner without it.
 
     Args:
         warmup_iters (int): Synthesis-only iterations. Defaults to 20.
@@ -62,7 +66,7 @@ class SSDKDInversionHook(Hook):
     def before_train(self, runner) -> None:
         alg = get_algorithm(runner)
         require_persisting_hooks(runner)
-        n_bn = alg.attach_bn_hooks()
+        n_bn = alg.synthesizer.attach(unwrap(alg.teacher))
         teacher = alg.teacher
         if any(p.requires_grad for p in teacher.parameters()):
             raise RuntimeError('The teacher has trainable parameters; it must '
@@ -71,10 +75,11 @@ class SSDKDInversionHook(Hook):
                   logger='current')
         if self._resume_state is not None and runner.iter > 0:
             alg.load_ssdkd_state_dict(self._resume_state)
-            print_log(f'SSD-KD: restored inversion state (round '
-                      f'{alg.rounds}, {alg.kd_steps} KD steps)',
-                      logger='current')
+            print_log(f'SSD-KD: restored state (round {alg.rounds}, '
+                      f'{alg.kd_steps} KD steps, {len(alg.replay)} buffer '
+                      'images)', logger='current')
         self._resume_state = None
+        alg.state_persisted_by = type(self).__name__
         if self.eval_teacher and runner.iter == 0:
             evaluate = getattr(runner.val_loop, 'evaluate_teacher', None)
             if evaluate is not None:
@@ -112,13 +117,12 @@ class SSDKDInversionHook(Hook):
         log_scalar(runner, 'unique_images', alg.replay.buffer.n_inserted_total)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint.setdefault(CKPT_KEY, {})['inversion'] = \
-            get_algorithm(runner).ssdkd_state_dict()
+        checkpoint[CKPT_KEY] = get_algorithm(runner).ssdkd_state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # Applied in before_train, once the loop's iteration is restored
         # (load_from for fine-tuning must not pick it up).
-        self._resume_state = checkpoint.get(CKPT_KEY, {}).get('inversion')
+        self._resume_state = checkpoint.get(CKPT_KEY)
 
     def after_run(self, runner) -> None:
-        get_algorithm(runner).bn_loss.detach()
+        get_algorithm(runner).synthesizer.detach()

@@ -1,15 +1,14 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""Persists, refreshes, logs and visualises the replay buffer."""
+"""Refreshes, logs and visualises the replay buffer (its state is saved
+with the algorithm's, by :class:`SSDKDInversionHook`)."""
 import math
 import os.path as osp
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
 
 from mmrazor.registry import HOOKS
-from .utils import (CKPT_KEY, get_algorithm, log_scalar,
-                    require_persisting_hooks)
+from .utils import get_algorithm, log_scalar, require_persisting_hooks
 
 
 def save_image_grid(images01: torch.Tensor, path: str, nrow: int = 8) -> None:
@@ -32,11 +31,7 @@ class SSDKDReplayBufferHook(Hook):
     * every ``log_interval``: fill ratio, class-histogram entropy, mean age
       and the mean times an entry was drawn;
     * every ``vis_interval``: a PNG grid of ``vis_num`` buffer images into
-      ``<work_dir>/buffer_vis/``;
-    * checkpoints: the prioritised replay's state,
-      ``checkpoint['ssdkd']['replay_buffer']`` (uint8 images and every
-      per-entry field) and ``checkpoint['ssdkd']['sampler']`` (δ's schedule
-      position and counters), restored on ``--resume``.
+      ``<work_dir>/buffer_vis/``.
 
     Args:
         refresh_interval (int): 0 disables refreshing. Defaults to 500.
@@ -56,16 +51,10 @@ class SSDKDReplayBufferHook(Hook):
         self.log_interval = log_interval
         self.vis_interval = vis_interval
         self.vis_num = vis_num
-        self._resume_state = None
 
     def before_train(self, runner) -> None:
-        alg = get_algorithm(runner)
+        get_algorithm(runner)
         require_persisting_hooks(runner)
-        if self._resume_state is not None and runner.iter > 0:
-            alg.replay.load_state_dict(self._resume_state)
-            print_log(f'SSD-KD: restored replay buffer with '
-                      f'{len(alg.replay)} images', logger='current')
-        self._resume_state = None
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
@@ -102,15 +91,3 @@ class SSDKDReplayBufferHook(Hook):
     def after_train(self, runner) -> None:
         if self.vis_interval and len(get_algorithm(runner).replay) > 0:
             self.save_grid(runner, 'final.png')
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = get_algorithm(runner).replay.state_dict()
-        checkpoint.setdefault(CKPT_KEY, {}).update(
-            replay_buffer=state['buffer'], sampler=state['sampler'])
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        saved = checkpoint.get(CKPT_KEY, {})
-        self._resume_state = None
-        if 'replay_buffer' in saved:
-            self._resume_state = dict(
-                buffer=saved['replay_buffer'], sampler=saved.get('sampler'))

@@ -3,11 +3,11 @@ from ...utils.modules import unwrap
 
 CKPT_KEY = 'ssdkd'
 
-#: The hooks that save and restore the algorithm's state (counters,
-#: generator, BN EMA: the inversion hook; buffer, sampler, view cache: the
-#: replay-buffer hook). Training without one of them would lose that part
-#: of the state on resume.
-PERSISTING_HOOKS = ('SSDKDInversionHook', 'SSDKDReplayBufferHook')
+#: The hook that saves and restores the algorithm's whole state
+#: (``ssdkd_state_dict()`` under ``checkpoint['ssdkd']``). Training without
+#: it would lose that state on resume; the algorithm's ``train_step`` also
+#: refuses a Runner's batches until it registered itself.
+PERSISTING_HOOKS = ('SSDKDInversionHook', )
 
 
 def require_persisting_hooks(runner) -> None:

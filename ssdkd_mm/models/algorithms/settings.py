@@ -61,3 +61,19 @@ def build(component: Callable, given: Optional[dict], section: str,
         return component(**kwargs, **fixed)
     except ValueError as e:
         raise ValueError(f'{section}.{e}') from e
+
+
+def build_registered(registry, given: Optional[dict], section: str,
+                     default_type: str, **fixed):
+    """``given['type']`` (default ``default_type``) from ``registry``, built
+    as :func:`build` builds a component (unknown keys and range errors name
+    ``section``)."""
+    kwargs = dict(given or {})
+    kwargs.pop('_scope_', None)
+    name = kwargs.pop('type', default_type)
+    component = registry.get(name) if isinstance(name, str) else name
+    if component is None:
+        raise KeyError(f'{section}.type {name!r} is not a registered '
+                       f'{registry.name}; known: '
+                       f'{sorted(registry.module_dict)}')
+    return build(component, kwargs, section, **fixed)

@@ -1,18 +1,65 @@
 # Copyright (c) ssdkd_mm contributors. All rights reserved.
-"""The knobs and the loss of SSD-KD's student step (config key ``kd``)."""
-from typing import Optional
+"""SSD-KD's student step (config key ``kd``): draw, views, mix, teacher
+targets, loss, update, reprioritise, on explicit inputs (:class:`StepInputs`),
+never the algorithm."""
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
+import torch.nn as nn
+from mmengine import dist
+from mmengine.optim import OptimWrapper
 
+from ...replay import PrioritizedReplay, TeacherViewCache
+from ...replay.modulating import inverse_frequency
+from ...utils.modules import unwrap
 from ..augment import BatchAugment, BatchMix
-from ..precision import check_autocast
+from ..precision import autocast, check_autocast
 from . import settings
 
 
+@dataclass
+class StepInputs:
+    """What one student step computes on.
+
+    Args:
+        teacher (nn.Module): The frozen teacher (unwrapped).
+        student (nn.Module): The student as trained (DDP-wrapped under DDP:
+            its backward syncs the gradients).
+        normalize (callable): Images in [0, 1] → the models' input.
+        task: The task adapter (logits, align, per-sample KD loss).
+        replay (PrioritizedReplay): Where the batch is drawn by δ and whose
+            π is updated afterwards.
+        source: The synthesizer; when it does not feed the replay
+            (``feeds_replay=False``) the batch is its ``draw_inputs``.
+        img_shape (tuple): ``(C, H, W)`` of the images.
+        device (torch.device): Where the step runs.
+        guard: :class:`NonFiniteGuard` (skips and counts NaN/Inf losses).
+        num_classes (int): Classes (class-balance weights).
+        kappa (float): κ, the cap of the class-balance weights.
+        generator (nn.Module, optional): The shared generator (unwrapped),
+            for a source that draws a fresh batch from it per step (DFQ).
+    """
+    teacher: nn.Module
+    student: nn.Module
+    normalize: Callable[[torch.Tensor], torch.Tensor]
+    task: object
+    replay: PrioritizedReplay
+    source: object
+    img_shape: Tuple[int, ...]
+    device: torch.device
+    guard: object
+    num_classes: int
+    kappa: float
+    generator: Optional[nn.Module] = None
+
+
 class StudentStep:
-    """Settings and loss of one student step on a batch drawn by δ:
+    """One student step on a batch drawn by δ:
     loss = λ·mean_i(w_i·ℓ_i), ℓ_i the task's per-sample τ²·KL(p_t^τ ‖ p_s^τ)
-    (plus channel-wise KD for dense tasks), w_i the IS weights.
+    (plus channel-wise KD for dense tasks), w_i the IS weights; then π of
+    the drawn entries from the step's logits. Its options hold its parts:
+    the views (:attr:`augment`), the mix and the view cache.
 
     Args:
         tau (float): τ of the KD loss. Defaults to 20.
@@ -85,16 +132,125 @@ class StudentStep:
         self.loss_weight, self.phi_in_loss = loss_weight, phi_in_loss
         self.class_balance = class_balance
         self.cwd_weight, self.cwd_tau = cwd_weight, cwd_tau
-        self.augment_cfg = dict(
-            augment if augment is not None else dict(crop_padding=4,
-                                                     hflip=True))
         self.autocast = autocast
         self.cached_views = cached_views
         self.mix = None if mix is None else BatchMix(**settings.check_keys(
             mix, settings.accepted(BatchMix), 'kd.mix'))
+        self.augment_cfg = dict(
+            augment if augment is not None else dict(crop_padding=4,
+                                                     hflip=True))
+        self.augment = BatchAugment(**self.augment_cfg)
+        #: The teacher's logits on V fixed views per entry (the replay
+        #: drops an overwritten entry's views).
+        self.view_cache = (TeacherViewCache(cached_views)
+                           if cached_views else None)
 
-    def build_augment(self) -> BatchAugment:
-        return BatchAugment(**self.augment_cfg)
+    def __call__(self, inputs: StepInputs,
+                 optim_s: OptimWrapper) -> Optional[Dict[str, torch.Tensor]]:
+        """One step; None when its loss was not finite (skipped)."""
+        x, t_logits, idx, weights, raw_mean = self.draw(inputs)
+        if t_logits is None:
+            t_logits = self.teacher_logits(inputs, x)
+        task, student = inputs.task, inputs.student
+        with optim_s.optim_context(student):
+            with autocast(inputs.device, self.autocast):
+                s_logits = task.logits(student, x)
+            s_logits, t_logits = task.align(s_logits.float(), t_logits)
+            loss = self.loss(
+                task, s_logits, t_logits, weights,
+                self.class_balance_weight(inputs, t_logits, idx),
+                None if idx is None else inputs.replay.phi(idx))
+        if inputs.guard.skip(loss, 'KD'):
+            return None
+        optim_s.update_params(loss)
+        if idx is not None:
+            inputs.replay.reprioritize(idx, s_logits, t_logits)
+        average_bn_stats(inputs.student)
+        return dict(loss_kd=loss.detach(), is_weight_mean=raw_mean.mean())
+
+    def draw(self, inputs: StepInputs):
+        """The batch in the models' input space, the teacher's logits when
+        the view cache has them (else None), the drawn indices (None for a
+        source that does not feed the replay), the normalised IS weights
+        and the raw ones (for the log)."""
+        n, device, replay = self.batch_size, inputs.device, inputs.replay
+        if not inputs.source.feeds_replay:
+            weights = torch.ones(n, device=device)
+            x = inputs.source.draw_inputs(n, inputs.img_shape, device,
+                                          inputs)
+            return x, None, None, weights, weights
+        replay.to_device(device)
+        t_logits = None
+        if self.view_cache is not None:
+            views, t_logits, idx, weights = replay.draw_views(
+                n, device, self.augment, lambda v: self.teacher_logits(
+                    inputs, inputs.normalize(v)))
+        else:
+            x01, idx, weights = replay.draw(n)
+            views = self.augment(x01.to(device, non_blocking=True))
+            if self.mix is not None:
+                views, _ = self.mix(views)
+        x = inputs.normalize(views)
+        return (x, t_logits, idx, weights.to(device),
+                replay.last_raw_weights)
+
+    @torch.no_grad()
+    def teacher_logits(self, inputs: StepInputs,
+                       x: torch.Tensor) -> torch.Tensor:
+        """The KD target: the teacher's logits of normalised images, at the
+        step's precision, as fp32."""
+        with autocast(inputs.device, self.autocast):
+            return inputs.task.logits(inputs.teacher, x).float()
+
+    @torch.no_grad()
+    def class_balance_weight(self, inputs: StepInputs,
+                             t_logits: torch.Tensor,
+                             idx: Optional[torch.Tensor]
+                             ) -> Optional[torch.Tensor]:
+        """Per-sample/pixel KD weights f(ŷ) = min(κ, N/(C·n_c))^η of the
+        teacher's class ŷ, rescaled to batch mean 1 (``class_balance`` = η;
+        None when off or when there is no buffer to count)."""
+        eta = self.class_balance
+        if not eta or idx is None:
+            return None
+        f = inverse_frequency(
+            inputs.replay.class_histogram(inputs.num_classes).to(t_logits),
+            inputs.kappa, eta)
+        weight = f[t_logits.argmax(1)]
+        return weight / weight.mean().clamp_min(1e-12)
+
+    @torch.no_grad()
+    def recalibrate_bn(self, inputs: StepInputs, num_batches: int = 8,
+                       batch_size: Optional[int] = None) -> int:
+        """Re-estimate the student's BN running statistics on uniformly
+        drawn (augmented) buffer batches: prioritised batches skew them,
+        and no IS weight corrects that. Returns the layers recalibrated."""
+        replay = inputs.replay
+        if len(replay) == 0:
+            return 0
+        student = unwrap(inputs.student)
+        bns = [m for m in student.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm)
+               and m.track_running_stats]
+        momenta = [m.momentum for m in bns]
+        mode = student.training
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+        student.train()
+        n = batch_size or self.batch_size
+        for _ in range(num_batches):
+            idx = torch.randint(len(replay), (n, ),
+                                device=replay.buffer.device)
+            x01 = replay.buffer.get(idx).to(inputs.device)
+            with autocast(inputs.device, self.autocast):
+                inputs.task.logits(student,
+                                   inputs.normalize(self.augment(x01)))
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
+        student.train(mode)
+        average_bn_stats(student)
+        return len(bns)
 
     def loss(self, task, student_logits: torch.Tensor,
              teacher_logits: torch.Tensor, weights: torch.Tensor,
@@ -107,3 +263,15 @@ class StudentStep:
         if self.phi_in_loss and phi is not None:
             weights = weights * phi.to(weights)
         return self.loss_weight * (weights * per_sample).mean()
+
+
+def average_bn_stats(student: nn.Module) -> None:
+    """Mean of the student's BN running statistics over ranks (no-op on one
+    process): DDP does not sync them (``broadcast_buffers=False``), and
+    scoring buffer entries, validation and checkpoints should see one
+    student."""
+    if dist.get_world_size() < 2:
+        return
+    stats = [b for b in unwrap(student).buffers() if b.is_floating_point()]
+    if stats:
+        dist.all_reduce_params(stats, op='mean')

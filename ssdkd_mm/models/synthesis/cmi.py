@@ -10,14 +10,22 @@ Defaults as Fast-DFKD's harness runs CMI (zju-vipa/Fast-Datafree
 adv 0.5, cr 0.8, cr_T 0.2, nz 256, a bank of 40,960 features, 4,096
 negatives, head dimension 256, the generator re-initialised every round
 (``feature_reuse=False``); 500 iterations as the tables' "CMI-500" (the
-script runs 200). The inputs are explicit: the models and the settings."""
-from typing import Dict, List, Optional, Sequence, Tuple
+script runs 200). The inputs are explicit: the models and the settings
+(:meth:`CMISynthesizer.invert`); as the algorithm's image source
+(``model.inversion=dict(type='CMISynthesizer')``) :meth:`synthesize` takes
+them, and the shared generator, from its
+:class:`~.base.SynthesisInputs`."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...registry import SYNTHESIZERS
 from ...utils.modules import first_tensor
+from .base import SynthesisInputs
+from .explicit import ExplicitRoundSynthesizer
 from .losses import (BNStatistics, Normalize, adversarial, crop_flip,
                      identity, resized_crop_flip)
 
@@ -66,6 +74,17 @@ class FeatureBank:
         self.ptr, self.n_added = int(state['ptr']), int(state['n_added'])
 
 
+def resnet34_stages(model: nn.Module) -> Optional[List[str]]:
+    """The names of the four stages (``layer1`` … ``layer4``) of a depth-34
+    ResNet inside ``model``, or None when it has none."""
+    for name, m in model.named_modules():
+        if getattr(m, 'depth', None) == 34 and all(
+                hasattr(m, f'layer{i}') for i in range(1, 5)):
+            prefix = f'{name}.' if name else ''
+            return [f'{prefix}layer{i}' for i in range(1, 5)]
+    return None
+
+
 def reinit(module: nn.Module) -> None:
     """DCGAN initialisation (the harness resets the generator each round)."""
     for m in module.modules():
@@ -78,12 +97,16 @@ def reinit(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class CMISynthesizer:
+@SYNTHESIZERS.register_module()
+class CMISynthesizer(ExplicitRoundSynthesizer):
     """Generator + feature memory bank + contrastive head.
 
     Args:
-        generator (nn.Module): z (``nz``) → images in [0, 1].
-        num_classes (int): Classes of the teacher.
+        generator (nn.Module, optional): z (``nz``) → images in [0, 1]; as
+            an image source, the algorithm's generator (its latent size
+            must be ``nz``).
+        num_classes (int, optional): Classes of the teacher; as an image
+            source, the algorithm's.
         nz (int): Latent size. Defaults to 256.
         iterations (int): Generator steps per round. Defaults to 500.
         lr_g (float): Adam lr of generator, z and head. Defaults to 1e-3.
@@ -93,17 +116,24 @@ class CMISynthesizer:
         bank_size (int): Feature rows kept. Defaults to 40960.
         n_neg (int): Negatives drawn per step. Defaults to 4096.
         head_dim (int): Projection size. Defaults to 256.
-        feature_layers (list of str, optional): Names of the teacher's
-            modules whose spatial means are the contrastive features;
-            default every BatchNorm2d.
+        feature_layers (list of str | str, optional): Names of the
+            teacher's modules whose spatial means are the contrastive
+            features; None: every BatchNorm2d; ``'auto'``: as the harness
+            picks them, the four stage outputs of a ResNet-34 teacher
+            (``--teacher resnet34``), else every BatchNorm2d. Defaults to
+            None.
         reset_generator (bool): Re-initialise the generator every round.
             Defaults to True.
         normalize (callable): [0, 1] images → the teacher's input.
+        synth_batch_size (int): Images per round as an image source.
+            Defaults to 256.
+        autocast (str, optional): Precision of the forwards as an image
+            source. Defaults to None (fp32).
     """
 
     def __init__(self,
-                 generator: nn.Module,
-                 num_classes: int,
+                 generator: Optional[nn.Module] = None,
+                 num_classes: Optional[int] = None,
                  nz: int = 256,
                  iterations: int = 500,
                  lr_g: float = 1e-3,
@@ -115,9 +145,12 @@ class CMISynthesizer:
                  bank_size: int = 40960,
                  n_neg: int = 4096,
                  head_dim: int = 256,
-                 feature_layers: Optional[Sequence[str]] = None,
+                 feature_layers: Union[Sequence[str], str, None] = None,
                  reset_generator: bool = True,
-                 normalize: Optional[Normalize] = None) -> None:
+                 normalize: Optional[Normalize] = None,
+                 synth_batch_size: int = 256,
+                 autocast: Optional[str] = None) -> None:
+        super().__init__(synth_batch_size, autocast)
         if iterations < 1 or cr_T <= 0 or bank_size < 1:
             raise ValueError('iterations >= 1, cr_T > 0, bank_size >= 1')
         self.generator = generator
@@ -138,15 +171,19 @@ class CMISynthesizer:
         self.bank: Optional[FeatureBank] = None
         self.rounds = 0
         self.last_losses: List[float] = []
+        self._pending: Optional[Dict] = None  # state before the generator
 
     # features -------------------------------------------------------------
     def _feature_hooks(self, teacher: nn.Module, store: List):
         mods = dict(teacher.named_modules())
-        if self.feature_layers is None:
+        names = self.feature_layers
+        if names == 'auto':
+            names = resnet34_stages(teacher)
+        if names is None:
             chosen = [m for m in mods.values()
                       if isinstance(m, nn.BatchNorm2d)]
         else:
-            chosen = [mods[n] for n in self.feature_layers]
+            chosen = [mods[n] for n in names]
 
         def fn(module, inputs, output):
             store.append(output.mean(dim=(2, 3)))
@@ -183,11 +220,35 @@ class CMISynthesizer:
         return ce.mean()
 
     # one round ------------------------------------------------------------
-    def synthesize(self, teacher: nn.Module,
-                   student: Optional[nn.Module] = None,
-                   batch_size: int = 256,
-                   targets: Optional[torch.Tensor] = None,
-                   device=None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def synthesize(self, inputs: SynthesisInputs, optim_g=None) -> Dict:
+        """One round as the algorithm's image source: a batch of
+        ``synth_batch_size`` from the shared generator (re-initialised
+        first, trained by this round's own Adam; ``optim_g`` is unused) for
+        the replay; the adversarial term only when ``inputs.adversarial``."""
+        generator = inputs.generator
+        if generator.latent_dim != self.nz:
+            raise ValueError(
+                f'inversion.nz ({self.nz}) differs from the generator\'s '
+                f'latent size ({generator.latent_dim}); set model.generator.'
+                'nz or model.inversion.nz so that they agree.')
+        self.generator = generator
+        self.num_classes = inputs.num_classes
+        self.normalize = inputs.normalize
+        if self._pending is not None:
+            self.load_state_dict(self._pending)
+        with self.round_context(inputs):
+            x, _ = self.invert(
+                inputs.teacher,
+                inputs.student if inputs.adversarial else None,
+                self.batch_size, device=inputs.device)
+        return dict(images=x.float(),
+                    log=self.round_log('cmi', self.last_losses))
+
+    def invert(self, teacher: nn.Module,
+               student: Optional[nn.Module] = None,
+               batch_size: int = 256,
+               targets: Optional[torch.Tensor] = None,
+               device=None) -> Tuple[torch.Tensor, torch.Tensor]:
         """One batch ``(images in [0, 1], targets)``: the images of the
         lowest-loss step; their features enter the bank."""
         device = device or next(teacher.parameters()).device
@@ -232,11 +293,11 @@ class CMISynthesizer:
                                           store)
                 if w['cr']:
                     loss = loss + w['cr'] * self.contrastive(local, glob)
-                value = float(loss)
+                value = float(loss.detach())
                 self.last_losses.append(value)
                 if value < best_loss:
                     best_loss, best = value, x.detach().clone()
-                    best_feats = torch.cat([local, glob], 1).detach()
+                    best_feats = torch.cat([local, glob], 1).detach().float()
                 opt.zero_grad()
                 self.head_opt.zero_grad()
                 params = list(self.generator.parameters()) + [z] + list(
@@ -263,6 +324,8 @@ class CMISynthesizer:
         return shape
 
     def state_dict(self) -> Dict:
+        if self.generator is None:  # nothing ran since a restore
+            return dict(self._pending or dict(rounds=self.rounds))
         return dict(
             rounds=self.rounds,
             generator=self.generator.state_dict(),
@@ -273,14 +336,21 @@ class CMISynthesizer:
 
     def load_state_dict(self, state: Dict) -> None:
         self.rounds = int(state['rounds'])
+        if self.generator is None:  # applied once the generator is given
+            self._pending = state
+            return
+        self._pending = None
+        if 'generator' not in state:
+            return
         self.generator.load_state_dict(state['generator'])
         if state.get('head') is not None:
             device = next(self.generator.parameters()).device
             dim = state['bank']['data'].shape[1] // 2
             self._build(dim, device)
             self.head.load_state_dict(state['head'])
-            self.head_opt.load_state_dict(state['head_opt'])
+            self.head_opt.load_state_dict(copy.deepcopy(state['head_opt']))
             self.bank.load_state_dict(state['bank'])
 
 
-__all__ = ['CMISynthesizer', 'FeatureBank', 'ProjectionHead', 'reinit']
+__all__ = ['CMISynthesizer', 'FeatureBank', 'ProjectionHead', 'reinit',
+           'resnet34_stages']

@@ -11,25 +11,33 @@ The defaults are DeepInversion as run in Fast-DFKD's harness
 oh 1, adv 1, tv = l2 = 0) with the tables' 2,000 iterations
 ("DeepInv-2k"; the script itself runs 1,000). The script's "tuned fast
 version" is ``iterations=10, lr_g=1.0``. The inputs are explicit: the
-models and the settings, never an algorithm object."""
+models and the settings, never an algorithm object (:meth:`invert`);
+as the algorithm's image source (``model.inversion=dict(type=
+'DeepInversionSynthesizer')``) :meth:`synthesize` takes them from its
+:class:`~.base.SynthesisInputs`."""
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...registry import SYNTHESIZERS
 from ...utils.modules import first_tensor
+from .base import SynthesisInputs
+from .explicit import ExplicitRoundSynthesizer
 from .losses import (BNStatistics, Normalize, identity, image_priors,
                      jitter_flip, js_divergence)
 
 
-class DeepInversionSynthesizer:
+@SYNTHESIZERS.register_module()
+class DeepInversionSynthesizer(ExplicitRoundSynthesizer):
     """Pixels optimised per batch.
 
     Args:
-        num_classes (int): Classes of the teacher (random targets).
-        img_shape (tuple): ``(C, H, W)`` of the images. Defaults to
-            ``(3, 32, 32)``.
+        num_classes (int, optional): Classes of the teacher (random
+            targets); as an image source, the algorithm's.
+        img_shape (tuple, optional): ``(C, H, W)`` of the images; as an
+            image source, the generator's; else defaults to (3, 32, 32).
         iterations (int): Optimisation steps per batch. Defaults to 2000.
         lr_g (float): Adam learning rate on the pixels. Defaults to 0.1.
         bn (float): BN-statistics weight. Defaults to 10.
@@ -47,11 +55,15 @@ class DeepInversionSynthesizer:
         student_bn (float): Weight of minus the student's BN-statistics
             term when a student is given. Defaults to 1e-3 (harness).
         normalize (callable): [0, 1] images → the teacher's input.
+        synth_batch_size (int): Images per round as an image source.
+            Defaults to 256 (the harness's ``batch_size``).
+        autocast (str, optional): Precision of the forwards as an image
+            source. Defaults to None (fp32).
     """
 
     def __init__(self,
-                 num_classes: int,
-                 img_shape: Tuple[int, int, int] = (3, 32, 32),
+                 num_classes: Optional[int] = None,
+                 img_shape: Optional[Tuple[int, int, int]] = None,
                  iterations: int = 2000,
                  lr_g: float = 0.1,
                  bn: float = 10.0,
@@ -65,17 +77,21 @@ class DeepInversionSynthesizer:
                  first_bn_multiplier: float = 1.0,
                  betas: Tuple[float, float] = (0.5, 0.99),
                  student_bn: float = 1e-3,
-                 normalize: Optional[Normalize] = None) -> None:
-        if iterations < 1 or lr_g <= 0 or num_classes < 1:
+                 normalize: Optional[Normalize] = None,
+                 synth_batch_size: int = 256,
+                 autocast: Optional[str] = None) -> None:
+        super().__init__(synth_batch_size, autocast)
+        if iterations < 1 or lr_g <= 0 or (num_classes is not None
+                                           and num_classes < 1):
             raise ValueError('iterations >= 1, lr_g > 0 and num_classes >= 1 '
                              'are needed')
         self.num_classes = num_classes
-        self.img_shape = tuple(img_shape)
+        self.img_shape = tuple(img_shape or (3, 32, 32))
         self.iterations = iterations
         self.lr_g = lr_g
         self.weights = dict(bn=bn, oh=oh, adv=adv, tv_l1=tv_l1, tv_l2=tv_l2,
                             l2=l2)
-        self.jitter = img_shape[-1] // 8 if jitter is None else jitter
+        self._jitter = jitter
         self.student_bn = student_bn
         self.flip = flip
         self.first_bn_multiplier = first_bn_multiplier
@@ -84,6 +100,13 @@ class DeepInversionSynthesizer:
         self.rounds = 0
         #: the loss of every step of the last round (for logs and tests)
         self.last_losses: List[float] = []
+
+    @property
+    def jitter(self) -> int:
+        """The random roll: an eighth of the side unless given."""
+        if self._jitter is not None:
+            return self._jitter
+        return self.img_shape[-1] // 8
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         if not self.flip:
@@ -115,11 +138,26 @@ class DeepInversionSynthesizer:
             terms['l2'] = w['l2'] * torch.norm(x.flatten(1), dim=1).mean()
         return terms
 
-    def synthesize(self, teacher: nn.Module,
-                   student: Optional[nn.Module] = None,
-                   batch_size: int = 256,
-                   targets: Optional[torch.Tensor] = None,
-                   device=None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def synthesize(self, inputs: SynthesisInputs, optim_g=None) -> Dict:
+        """One round as the algorithm's image source: a batch of
+        ``synth_batch_size`` for the replay; the student competes only when
+        ``inputs.adversarial``. ``optim_g`` is unused (no generator)."""
+        self.num_classes = inputs.num_classes
+        self.img_shape = tuple(inputs.generator.img_shape)
+        self.normalize = inputs.normalize
+        with self.round_context(inputs):
+            x, _ = self.invert(
+                inputs.teacher,
+                inputs.student if inputs.adversarial else None,
+                self.batch_size, device=inputs.device)
+        return dict(images=x.float(),
+                    log=self.round_log('deepinv', self.last_losses))
+
+    def invert(self, teacher: nn.Module,
+               student: Optional[nn.Module] = None,
+               batch_size: int = 256,
+               targets: Optional[torch.Tensor] = None,
+               device=None) -> Tuple[torch.Tensor, torch.Tensor]:
         """One batch: ``(images in [0, 1], targets)``; the images of the
         step with the lowest loss. The models are put in eval mode and left
         so; their parameters get no gradient."""
@@ -144,7 +182,7 @@ class DeepInversionSynthesizer:
             for _ in range(self.iterations):
                 loss = sum(self.loss_terms(x, targets, teacher, bn_stats,
                                            student, s_bn_stats).values())
-                value = float(loss)
+                value = float(loss.detach())
                 self.last_losses.append(value)
                 if value < best_loss:
                     best_loss, best = value, x.detach().clone()

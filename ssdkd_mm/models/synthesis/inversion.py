@@ -9,12 +9,14 @@ import torch.nn as nn
 from mmengine import dist
 from mmengine.optim import OptimWrapper
 
+from ...registry import SYNTHESIZERS
 from ..losses import BNStatisticsLoss
 from ..precision import autocast, check_autocast
-from ...utils.modules import unwrap
+from .base import BaseSynthesizer, SynthesisInputs
 
 
-class InversionSynthesizer:
+@SYNTHESIZERS.register_module()
+class InversionSynthesizer(BaseSynthesizer):
     """One data-inversion round per call of :meth:`synthesize`.
 
     A clone of the generator (``meta``) and the latents z are trained for
@@ -25,12 +27,11 @@ class InversionSynthesizer:
     once per round. The round's lowest-loss batch is returned for the replay
     buffer, and the BN-statistics EMA moves. A NaN/Inf step is skipped.
 
-    The algorithm passes itself as ``host``: the models, the task adapter,
-    φ, the augmentation, the normalisation and the NaN guard are its own.
+    Every round gets its models, task adapter, φ, augmentation,
+    normalisation and NaN guard as one :class:`SynthesisInputs`; the
+    BN-statistics hooks on the teacher are this synthesizer's own.
 
     Args:
-        source (str): ``'generator'`` or ``'noise'`` (Gaussian-noise
-            baseline: no synthesis at all). Defaults to ``'generator'``.
         g_steps (int): Inner generator steps per round (Fast-k's k).
             Defaults to 2.
         synth_batch_size (int): Images per round. Defaults to 256.
@@ -53,7 +54,6 @@ class InversionSynthesizer:
     """
 
     def __init__(self,
-                 source: str = 'generator',
                  g_steps: int = 2,
                  synth_batch_size: int = 256,
                  lr_g: float = 5e-3,
@@ -67,9 +67,6 @@ class InversionSynthesizer:
                  targets: str = 'uniform',
                  autocast: Optional[str] = None,
                  phi_on: Sequence[str] = ('ce', 'adv')) -> None:
-        if source not in ('generator', 'noise'):
-            raise ValueError("source must be 'generator' or 'noise', got "
-                             f'{source!r}')
         if g_steps < 1 or synth_batch_size < 1:
             raise ValueError('g_steps and synth_batch_size must be >= 1')
         if targets not in ('uniform', 'balanced'):
@@ -78,7 +75,7 @@ class InversionSynthesizer:
         check_autocast(autocast, 'autocast')
         if not adv_tau > 0:
             raise ValueError(f'adv_tau must be > 0, got {adv_tau!r}')
-        self.source, self.g_steps = source, g_steps
+        self.g_steps = g_steps
         self.batch_size, self.lr_g, self.lr_z = synth_batch_size, lr_g, lr_z
         self.meta = meta
         self.bn_weight, self.oh_weight = bn_weight, oh_weight
@@ -97,19 +94,37 @@ class InversionSynthesizer:
             return torch.multinomial(probs / probs.sum(), n, replacement=True)
         return torch.randint(0, num_classes, (n, ), device=device)
 
-    def synthesize(self, host, optim_g: OptimWrapper,
-                   ref_counts: Optional[torch.Tensor]) -> Optional[Dict]:
-        """One round; ``ref_counts`` are the buffer's class counts (None when
-        empty). Returns ``dict(images=…, log=…)`` with the best batch in
-        [0, 1], or None when every step was skipped (no update at all)."""
-        teacher, student = unwrap(host.teacher), unwrap(host.student)
-        generator = unwrap(host.generator)
+    def attach(self, teacher: nn.Module) -> int:
+        """(Re-)attach the BN-statistics hooks to ``teacher``'s BN layers;
+        returns how many were hooked."""
+        return self.bn_loss.attach(teacher)
+
+    def detach(self) -> None:
+        self.bn_loss.detach()
+
+    def state_dict(self) -> dict:
+        return dict(bn_loss=self.bn_loss.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get('bn_loss') is not None:  # None: a noise run's state
+            self.bn_loss.load_state_dict(state['bn_loss'])
+
+    def synthesize(self, inputs: SynthesisInputs,
+                   optim_g: OptimWrapper) -> Optional[Dict]:
+        """One round (``inputs.ref_counts``: the buffer's class counts,
+        None when empty). Returns ``dict(images=…, log=…)`` with the best
+        batch in [0, 1], or None when every step was skipped (no update at
+        all)."""
+        teacher, student = inputs.teacher, inputs.student
+        generator, task = inputs.generator, inputs.task
+        ref_counts, guard = inputs.ref_counts, inputs.guard
         if not self.bn_loss.is_attached_to(teacher):
-            host.attach_bn_hooks()
-        n, device = self.batch_size, host.device
+            self.attach(teacher)
+        n, device = self.batch_size, inputs.device
         z = torch.randn(n, generator.latent_dim, device=device,
                         requires_grad=True)
-        classes = self.sample_classes(n, ref_counts, host.num_classes, device)
+        classes = self.sample_classes(n, ref_counts, inputs.num_classes,
+                                      device)
         fast_g = generator.clone() if self.meta else generator
         params = [dict(params=[z], lr=self.lr_z)]
         if self.meta:
@@ -122,33 +137,33 @@ class InversionSynthesizer:
         with _frozen(student):
             for _ in range(self.g_steps):
                 x01 = fast_g(z)
-                view = host.augment.new_view(device)
-                x = host.normalize(host.augment(x01, view))
+                view = inputs.augment.new_view(device)
+                x = inputs.normalize(inputs.augment(x01, view))
                 with self.bn_loss.enabled(), autocast(device, self.autocast):
-                    t_logits = host.task.logits(teacher, x).float()
+                    t_logits = task.logits(teacher, x).float()
                     loss_bn = self.bn_loss.loss().float()
                 if round_targets is None:  # one per round (dense: a map)
-                    round_targets = host.task.round_targets(
+                    round_targets = task.round_targets(
                         classes, x01, lambda v: self._teacher_logits(
-                            host, teacher, v))
-                targets = host.task.view_targets(
-                    round_targets, host.augment, view, x01.shape[2:],
-                    host.num_classes)
-                unc, hist = host.task.phi_statistics(t_logits, targets)
-                phi = host.modulating(unc, hist, ref_counts)
+                            inputs, v))
+                targets = task.view_targets(
+                    round_targets, inputs.augment, view, x01.shape[2:],
+                    inputs.num_classes)
+                unc, hist = task.phi_statistics(t_logits, targets)
+                phi = inputs.modulating(unc, hist, ref_counts)
                 w_ce = phi if 'ce' in self.phi_on else 1.0
-                loss_oh = (w_ce * host.task.ce(t_logits, targets)).mean()
+                loss_oh = (w_ce * task.ce(t_logits, targets)).mean()
                 loss_adv = t_logits.new_zeros(())
-                if host.adversarial and self.adv_weight > 0:
+                if inputs.adversarial and self.adv_weight > 0:
                     with autocast(device, self.autocast):
-                        s_logits = host.task.logits(student, x).float()
-                    s_logits, t_al = host.task.align(s_logits, t_logits)
-                    kl = host.task.masked_kl(s_logits, t_al, self.adv_tau)
+                        s_logits = task.logits(student, x).float()
+                    s_logits, t_al = task.align(s_logits, t_logits)
+                    kl = task.masked_kl(s_logits, t_al, self.adv_tau)
                     w_adv = phi if 'adv' in self.phi_on else 1.0
                     loss_adv = -(w_adv * kl).mean()
                 loss = (self.bn_weight * loss_bn + self.oh_weight * loss_oh +
                         self.adv_weight * loss_adv)
-                if host.guard.skip(loss, 'inversion'):
+                if guard.skip(loss, 'inversion'):
                     continue
                 inner.zero_grad()
                 loss.backward()
@@ -177,11 +192,11 @@ class InversionSynthesizer:
             loss_adv=loss_adv.detach()))
 
     @torch.no_grad()
-    def _teacher_logits(self, host, teacher: nn.Module,
+    def _teacher_logits(self, inputs: SynthesisInputs,
                         x01: torch.Tensor) -> torch.Tensor:
         """The teacher on un-augmented images (BN hooks off: no BN loss)."""
-        with autocast(host.device, self.autocast):
-            return host.task.logits(teacher, host.normalize(
+        with autocast(inputs.device, self.autocast):
+            return inputs.task.logits(inputs.teacher, inputs.normalize(
                 x01.detach())).float()
 
     def _average_bn_ema(self) -> None:

@@ -46,7 +46,7 @@ class BNStatistics:
     def _hook(self, i: int):
 
         def fn(module, inputs, output):
-            x = inputs[0]
+            x = inputs[0].float()  # matched in fp32 under autocast too
             mean = x.mean(dim=(0, 2, 3))
             var = x.permute(1, 0, 2, 3).flatten(1).var(1, unbiased=False)
             self.last[i] = (mean.detach(), var.detach())

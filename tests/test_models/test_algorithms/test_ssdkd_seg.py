@@ -247,13 +247,15 @@ def test_class_balance_weights_rare_teacher_classes_up():
     t_logits = torch.zeros(2, 5, 2, 2)
     t_logits[:, 0] = 5.0  # teacher: class 0 everywhere ...
     t_logits[0, 1, 0, 0] = 10.0  # ... but one pixel of class 1
-    w = alg._class_balance_weight(t_logits, torch.arange(2))
+    w = alg.kd_step.class_balance_weight(
+        alg._step_inputs(), t_logits, torch.arange(2))
     assert w.shape == (2, 2, 2)
     assert torch.isclose(w.mean(), torch.tensor(1.0))
     # f(c) ∝ 1/n_c: the rare-class pixel weighs 0.7/0.05 = 14x a common one
     assert torch.isclose(w[0, 0, 0] / w[0, 0, 1], torch.tensor(14.0))
     alg.kd_step.class_balance = 0.0
-    assert alg._class_balance_weight(t_logits, torch.arange(2)) is None
+    assert alg.kd_step.class_balance_weight(
+        alg._step_inputs(), t_logits, torch.arange(2)) is None
     with pytest.raises(ValueError, match='class_balance'):
         MODELS.build(ConfigDict(seg_algorithm_cfg(
             kd=dict(batch_size=4, class_balance=-1.0))))
