@@ -31,7 +31,8 @@ class StepInputs:
         replay (PrioritizedReplay): Where the batch is drawn by δ and whose
             π is updated afterwards.
         source: The synthesizer; when it does not feed the replay
-            (``feeds_replay=False``) the batch is its ``draw_inputs``.
+            (``feeds_replay=False``) the batch is its ``draw_inputs``, given
+            ``synthesis`` (its :class:`SynthesisInputs`).
         img_shape (tuple): ``(C, H, W)`` of the images.
         device (torch.device): Where the step runs.
         guard: :class:`NonFiniteGuard` (skips and counts NaN/Inf losses).
@@ -49,6 +50,7 @@ class StepInputs:
     guard: object
     num_classes: int
     kappa: float
+    synthesis: Optional[object] = None
 
 
 class StudentStep:
@@ -173,7 +175,8 @@ class StudentStep:
         n, device, replay = self.batch_size, inputs.device, inputs.replay
         if not inputs.source.feeds_replay:
             weights = torch.ones(n, device=device)
-            x = inputs.source.draw_inputs(n, inputs.img_shape, device)
+            x = inputs.source.draw_inputs(n, inputs.img_shape, device,
+                                          inputs.synthesis)
             return x, None, None, weights, weights
         replay.to_device(device)
         t_logits = None

@@ -19,8 +19,13 @@ subclasses registered under their own ``type``):
   [0, 1] (detached), ``log`` scalars for the runner's log. ``optim_g`` is
   the generator's optim wrapper (``optim_wrapper['generator']``); a source
   without a trained generator ignores it.
-- :meth:`draw_inputs` ``(n, img_shape, device)``: only for
-  ``feeds_replay=False``; ``n`` inputs already in the models' input space.
+- :meth:`draw_inputs` ``(n, img_shape, device, inputs)``: only for
+  ``feeds_replay=False``; ``n`` inputs already in the models' input space
+  (``inputs``: the :class:`SynthesisInputs` of this step, e.g. for a
+  generator that makes a fresh batch per student step, as DFQ's). Such a
+  source's :meth:`synthesize` still runs when a round is due (e.g. to
+  train its generator); what it returns is logged, never put in the
+  replay.
 - :meth:`attach` ``(teacher)`` / :meth:`detach` ``()``: forward hooks the
   source needs on the (unwrapped) teacher, e.g. the BN-statistics hooks;
   attached in ``before_train`` (after SyncBN was reverted) and removed in
@@ -99,7 +104,9 @@ class BaseSynthesizer:
         raise NotImplementedError
 
     def draw_inputs(self, n: int, img_shape: Tuple[int, ...],
-                    device: torch.device) -> torch.Tensor:
+                    device: torch.device,
+                    inputs: Optional[SynthesisInputs] = None
+                    ) -> torch.Tensor:
         """``n`` student-step inputs in the models' input space (only for
         sources with ``feeds_replay = False``)."""
         raise NotImplementedError(

@@ -21,5 +21,5 @@ class NoiseSynthesizer(BaseSynthesizer):
         return None
 
     def draw_inputs(self, n: int, img_shape: Tuple[int, ...],
-                    device: torch.device) -> torch.Tensor:
+                    device: torch.device, inputs=None) -> torch.Tensor:
         return torch.randn(n, *img_shape, device=device)
