@@ -62,8 +62,7 @@ def test_switch_sets_are_defined_once():
     assert methods.FAST_SWITCHES == {
         **methods.UNBOUNDED_POOL, **methods.UNIFORM_SAMPLING,
         **methods.PHI_OFF}
-    assert methods.NOISE_INPUT == {'model.inversion': dict(
-        _delete_=True, type='NoiseSynthesizer')}
+    # NOISE_INPUT is tested with the noise baseline, in test_synthesizers
     # the demo's baselines and the benchmark's Fast-k use them
     assert demo.VARIANTS == {'ssdkd': {}, 'noise': methods.NOISE_INPUT,
                              'fast2': methods.FAST_SWITCHES}

@@ -47,12 +47,9 @@ class SSDKDDistillation(BaseAlgorithm):
             ``dict(cfg_path=...)`` for the ``model`` of a config
             (``'mmpretrain::…'``, ``'mmseg::…'`` or a local file).
         teacher (dict | BaseModel): The teacher, the same way.
-        generator (dict | nn.Module): The generator (its ``img_shape`` is
-            the images').
-        teacher_ckpt (str, optional): Local teacher checkpoint, loaded
-            strictly unless ``teacher_ckpt_strict=False``.
-        task (str): ``'cls'`` or ``'seg'``; ``task_cfg``: its adapter's
-            arguments.
+        generator (dict | nn.Module): The generator (``img_shape``).
+        teacher_ckpt (str, optional): Local checkpoint (teacher_ckpt_strict).
+        task (str): ``'cls'`` or ``'seg'``; ``task_cfg``: its adapter's.
         num_classes (int, optional): Inferred from the teacher's head.
         inversion (dict): The image source: ``type`` (a ``SYNTHESIZERS``
             name, default ``'InversionSynthesizer'``;
@@ -62,8 +59,7 @@ class SSDKDDistillation(BaseAlgorithm):
             ``storage_device``), δ (:class:`PrioritySampler`), π
             (:class:`PriorityRule`), the student step (:class:`StudentStep`).
         channels_last (bool): Channels-last memory format. Defaults to False.
-        nonfinite_patience (int): K NaN/Inf steps in a row stop training.
-            Defaults to 10.
+        nonfinite_patience (int): K NaN/Inf steps in a row stop. Default 10.
         data_preprocessor (dict, optional): Defaults to the student's.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -103,8 +99,7 @@ class SSDKDDistillation(BaseAlgorithm):
             generator, dict) else generator)
         self.num_classes = num_classes or builder.infer_num_classes(
             self.task, self.teacher, self.student)
-        # A plain object: never in state_dict()/buffers(); saved under
-        # checkpoint['ssdkd'] (ssdkd_state_dict).
+        # Plain objects: never in state_dict()/buffers() (ssdkd_state_dict).
         self.replay = builder.build_replay(
             replay_cfg, self.generator.img_shape,
             self.task.label_dim(self.num_classes), self.kd_step.view_cache,
@@ -124,10 +119,9 @@ class SSDKDDistillation(BaseAlgorithm):
         self._register_state_dict_hook(strip_wrapper_keys)
 
         # Schedule flags, set each iteration by SSDKDInversionHook.
-        self.synthesis_due = self.distill_due = True
-        self.adversarial = False
-        #: The hook that saves ssdkd_state_dict() (set by it in
-        #: before_train); a Runner's loop cannot train without one.
+        self.synthesis_due, self.distill_due, self.adversarial = (True, True,
+                                                                  False)
+        #: The hook that saves ssdkd_state_dict(), set in its before_train.
         self.state_persisted_by: Optional[str] = None
         self.rounds = self.kd_steps = 0
         self.synth_time = self.kd_time = 0.0
@@ -136,12 +130,10 @@ class SSDKDDistillation(BaseAlgorithm):
     buffer = property(lambda self: self.replay.buffer)
     sampler = property(lambda self: self.replay.sampler)
     device = property(lambda self: self._img_mean.device)
-    #: The student step's views (the inversion's too).
-    augment = property(lambda self: self.kd_step.augment)
+    augment = property(lambda self: self.kd_step.augment)  # views
 
     def train(self, mode: bool = True) -> 'SSDKDDistillation':
-        """The loop calls ``model.train()`` every iteration; the teacher's BN
-        running statistics must never move, so it stays in eval mode."""
+        """The teacher stays in eval mode (its BN statistics never move)."""
         super().train(mode)
         self.teacher.eval()
         return self
@@ -158,8 +150,7 @@ class SSDKDDistillation(BaseAlgorithm):
                    ) -> Dict[str, torch.Tensor]:
         """One SSD-KD iteration; ``data`` comes from the placeholder dataset
         and is ignored (no real image is ever read in training)."""
-        builder.check_train_step(data, optim_wrapper,
-                                 self.state_persisted_by)
+        builder.check_train_step(data, optim_wrapper, self.state_persisted_by)
         log_vars = {}
         feeds_replay = self.synthesizer.feeds_replay
         if self.synthesis_due:
@@ -170,31 +161,22 @@ class SSDKDDistillation(BaseAlgorithm):
 
     def synthesize(self, optim_g: OptimWrapper) -> Dict[str, torch.Tensor]:
         """One synthesis round; its images go into the replay (a source
-        that does not feed the replay, e.g. DFQ's generator, keeps what it
-        made and serves the student step itself)."""
+        that does not feed the replay keeps what it made)."""
         t0 = time.perf_counter()
         ref_counts = (
             self.replay.class_histogram(self.num_classes).to(self.device)
             if len(self.replay) > 0 else None)
-        out = self.synthesizer.synthesize(SynthesisInputs(
-            teacher=unwrap(self.teacher), student=unwrap(self.student),
-            generator=unwrap(self.generator), normalize=self.normalize,
-            task=self.task, augment=self.augment, modulating=self.modulating,
-            num_classes=self.num_classes, device=self.device,
-            adversarial=self.adversarial, guard=self.guard,
-            ref_counts=ref_counts, channels_last=self.channels_last), optim_g)
-        if not self.synthesizer.feeds_replay:
-            if out is None:  # nothing made (the noise baseline)
-                return {}
-            log = dict(out['log'])
-        elif out is None:  # every step was skipped: no update at all
-            return dict(nonfinite_skipped=float(self.guard.skipped))
-        else:
+        out = self.synthesizer.synthesize(self.synthesis_inputs(ref_counts),
+                                          optim_g)
+        feeds_replay = self.synthesizer.feeds_replay
+        if out is None:  # nothing made (noise) or every step skipped
+            return (dict(nonfinite_skipped=float(self.guard.skipped))
+                    if feeds_replay else {})
+        log = dict(out['log'])
+        if feeds_replay:
             self.replay.to_device(self.device)
-            log = dict(out['log'])
             log.update(self.replay.insert_scored(
-                out['images'], self._scoring(), ref_counts,
-                step=self.rounds))
+                out['images'], self._scoring(), ref_counts, self.rounds))
         self.rounds += 1
         dt = time.perf_counter() - t0
         self.synth_time += dt
@@ -221,6 +203,17 @@ class SSDKDDistillation(BaseAlgorithm):
         return self.kd_step.recalibrate_bn(self._step_inputs(), num_batches,
                                            batch_size)
 
+    def synthesis_inputs(self, ref_counts: Optional[torch.Tensor] = None
+                         ) -> SynthesisInputs:
+        """What the image source computes on (models unwrapped)."""
+        return SynthesisInputs(
+            teacher=unwrap(self.teacher), student=unwrap(self.student),
+            generator=unwrap(self.generator), normalize=self.normalize,
+            task=self.task, augment=self.augment, modulating=self.modulating,
+            num_classes=self.num_classes, device=self.device,
+            adversarial=self.adversarial, guard=self.guard,
+            ref_counts=ref_counts, channels_last=self.channels_last)
+
     def _scoring(self) -> Scoring:
         return Scoring(unwrap(self.teacher), unwrap(self.student),
                        self.normalize, self.task, self.modulating)
@@ -229,7 +222,9 @@ class SSDKDDistillation(BaseAlgorithm):
         return StepInputs(
             teacher=unwrap(self.teacher), student=self.student,
             normalize=self.normalize, task=self.task, replay=self.replay,
-            source=self.synthesizer, generator=unwrap(self.generator),
+            source=self.synthesizer, synthesis=(
+                None if self.synthesizer.feeds_replay else
+                self.synthesis_inputs()),
             img_shape=tuple(unwrap(self.generator).img_shape),
             device=self.device, guard=self.guard,
             num_classes=self.num_classes, kappa=self.modulating.kappa)

@@ -31,14 +31,13 @@ class StepInputs:
         replay (PrioritizedReplay): Where the batch is drawn by δ and whose
             π is updated afterwards.
         source: The synthesizer; when it does not feed the replay
-            (``feeds_replay=False``) the batch is its ``draw_inputs``.
+            (``feeds_replay=False``) the batch is its ``draw_inputs``, given
+            ``synthesis`` (its :class:`SynthesisInputs`).
         img_shape (tuple): ``(C, H, W)`` of the images.
         device (torch.device): Where the step runs.
         guard: :class:`NonFiniteGuard` (skips and counts NaN/Inf losses).
         num_classes (int): Classes (class-balance weights).
         kappa (float): κ, the cap of the class-balance weights.
-        generator (nn.Module, optional): The shared generator (unwrapped),
-            for a source that draws a fresh batch from it per step (DFQ).
     """
     teacher: nn.Module
     student: nn.Module
@@ -51,7 +50,7 @@ class StepInputs:
     guard: object
     num_classes: int
     kappa: float
-    generator: Optional[nn.Module] = None
+    synthesis: Optional[object] = None
 
 
 class StudentStep:
@@ -177,7 +176,7 @@ class StudentStep:
         if not inputs.source.feeds_replay:
             weights = torch.ones(n, device=device)
             x = inputs.source.draw_inputs(n, inputs.img_shape, device,
-                                          inputs)
+                                          inputs.synthesis)
             return x, None, None, weights, weights
         replay.to_device(device)
         t_logits = None

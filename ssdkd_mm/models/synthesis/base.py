@@ -21,9 +21,8 @@ subclasses registered under their own ``type``):
   without a trained generator ignores it.
 - :meth:`draw_inputs` ``(n, img_shape, device, inputs)``: only for
   ``feeds_replay=False``; ``n`` inputs already in the models' input space
-  (``inputs``: the student step's ``StepInputs``, with the normalisation
-  and the shared generator, e.g. for a fresh generator batch per student
-  step, as DFQ's). Such a
+  (``inputs``: the :class:`SynthesisInputs` of this step, e.g. for a
+  generator that makes a fresh batch per student step, as DFQ's). Such a
   source's :meth:`synthesize` still runs when a round is due (e.g. to
   train its generator); what it returns is logged, never put in the
   replay.
@@ -105,7 +104,9 @@ class BaseSynthesizer:
         raise NotImplementedError
 
     def draw_inputs(self, n: int, img_shape: Tuple[int, ...],
-                    device: torch.device, inputs=None) -> torch.Tensor:
+                    device: torch.device,
+                    inputs: Optional[SynthesisInputs] = None
+                    ) -> torch.Tensor:
         """``n`` student-step inputs in the models' input space (only for
         sources with ``feeds_replay = False``)."""
         raise NotImplementedError(

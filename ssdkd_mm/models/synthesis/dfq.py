@@ -115,8 +115,9 @@ class DFQSynthesizer(ExplicitRoundSynthesizer):
                     inputs=None) -> torch.Tensor:
         """A fresh batch of ``n`` generator images in the models' input
         space (the harness's ``sample()``: no augmentation); ``inputs``
-        (the student step's, with ``generator`` and ``normalize``) binds
-        the shared generator when no round ran yet (after a resume)."""
+        (the step's :class:`SynthesisInputs`, with ``generator`` and
+        ``normalize``) binds the shared generator when no round ran yet
+        (after a resume)."""
         generator = getattr(inputs, 'generator', None)
         if generator is not None and self.generator is not generator:
             self._bind(generator)
