@@ -15,7 +15,7 @@ the priority update.
 import copy
 import statistics
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
@@ -268,10 +268,9 @@ class PlainSSDKD:
 
 
 # ----------------------------------------------------------- measurement
-def measure_overhead(teacher_ckpt: Optional[str], data_root: str,
-                     work_dir: str, n_synth: int = 8, n_kd: int = 60,
-                     warmup: int = 3, cfg_rel: str = SSDKD_CFG,
-                     plain: bool = True) -> Dict:
+def measure_overhead(teacher_ckpt: str, data_root: str, work_dir: str,
+                     n_synth: int = 8, n_kd: int = 60,
+                     warmup: int = 3) -> Dict:
     """Median seconds per synthesis round and per KD step, plugin vs plain.
 
     The plugin runs through ``Runner.train()``: ``warmup`` synthesis-only
@@ -281,14 +280,12 @@ def measure_overhead(teacher_ckpt: Optional[str], data_root: str,
     the next (data loading, hooks, logging, optimizer wrappers included). A
     synthesis round is the median of the first kind minus the median KD-only
     iteration. The plain loop then runs the same rounds and steps on deep
-    copies of the runner's models (``plain=False``: the plugin only).
-    ``cfg_rel`` is the SSD-KD config (default the README pair's; a
-    testbed's to compare pairs in one process).
+    copies of the runner's models.
     """
     from mmengine.runner import Runner
 
     from ..utils.modules import unwrap
-    cfg = load_config(config_path(cfg_rel), log=False)
+    cfg = load_config(config_path(SSDKD_CFG), log=False)
     cfg.model.teacher_ckpt = teacher_ckpt
     set_data_root(cfg, data_root)
     synth_iters = warmup + n_synth
@@ -318,16 +315,6 @@ def measure_overhead(teacher_ckpt: Optional[str], data_root: str,
     plugin_synth = statistics.median(d[warmup:synth_iters]) - plugin_kd
 
     alg = unwrap(runner.model)
-    out = dict(
-        n_synth=n_synth, n_kd=n_kd,
-        synth_batch=alg.synthesizer.batch_size,
-        g_steps=alg.synthesizer.g_steps, kd_batch=alg.kd_step.batch_size,
-        plugin_synth_s=plugin_synth, plugin_kd_s=plugin_kd,
-        # the algorithm's own timers (inside train_step, no runner/hooks)
-        algorithm_synth_s=alg.synth_time / max(alg.rounds, 1),
-        algorithm_kd_s=alg.kd_time / max(alg.kd_steps, 1))
-    if not plain:
-        return out
     plain = PlainSSDKD(alg)
     times_s, times_k = [], []
     for i in range(synth_iters):
@@ -339,5 +326,13 @@ def measure_overhead(teacher_ckpt: Optional[str], data_root: str,
         t0 = time.perf_counter()
         plain.distill_step()
         times_k.append(time.perf_counter() - t0)
-    return dict(out, plain_synth_s=statistics.median(times_s),
-                plain_kd_s=statistics.median(times_k))
+    return dict(
+        n_synth=n_synth, n_kd=n_kd,
+        synth_batch=alg.synthesizer.batch_size,
+        g_steps=alg.synthesizer.g_steps, kd_batch=alg.kd_step.batch_size,
+        plugin_synth_s=plugin_synth, plugin_kd_s=plugin_kd,
+        plain_synth_s=statistics.median(times_s),
+        plain_kd_s=statistics.median(times_k),
+        # the algorithm's own timers (inside train_step, no runner/hooks)
+        algorithm_synth_s=alg.synth_time / max(alg.rounds, 1),
+        algorithm_kd_s=alg.kd_time / max(alg.kd_steps, 1))
