@@ -142,6 +142,8 @@ def test_race_refuses_records_and_teachers_of_another_testbed(tmp_path):
                         teacher_dir=_teacher(tmp_path, SMALL['teacher_cfg']),
                         **kw)
     assert res['testbed'] == 'small' and 'base 8' in res['testbed_pair']
+    assert 'testbed small (fmnist-resnet34-resnet18-small: ' in open(
+        osp.join(work, 'race.md')).read()
     recs = [json.loads(x) for x in open(osp.join(work, 'records.jsonl'))]
     assert {r['testbed'] for r in recs} == {'small'}
     readme_teacher = _teacher(tmp_path, name='readme_teacher')
