@@ -1,5 +1,5 @@
-# mmrazor's ZSKT on the race's "small" testbed: ./zskt_resnet34_resnet18_fmnist.py
-# with the half-width, stride-2 ResNet-34 -> ResNet-18 of
+# mmrazor's ZSKT on the race's "small" testbed:
+# ./zskt_resnet34_resnet18_fmnist.py with the half-width, stride-2 ResNet-34 -> ResNet-18 of
 # ../fashion_mnist/_base_/models/resnet_cifar_fmnist_small.py (same depths
 # and layer names, so the recorders are unchanged) and its generator at half
 # width (hidden_channels 64 instead of 128), as SSD-KD's is on this testbed.
