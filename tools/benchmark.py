@@ -21,7 +21,10 @@ budget, evaluates the students every --grid of it, and writes race.json
 (time to 90/95/98 % of the teacher, ratios against the fastest published
 peer and the ablation cells), race.md and race_accuracy.png to the work dir
 and beside --results-json; --variant NAME BASE KEY=VALUE... races a method
-with config overrides under its own name; --plan only prints the runs.
+with config overrides under its own name; --plan only prints the runs;
+--testbed small races the README's pair at half width with a stride-2 first
+stage (its own configs and teacher, work_dirs/race_small/teacher), for
+machines too slow for the README's pair.
 
 Writes work_dirs/benchmark/{records.csv,records.jsonl,results.json,
 accuracy_vs_time.png,benchmark.md} and, with --docs, the results section of
@@ -77,10 +80,13 @@ def parse_args(argv=None):
     add_race_args(p)
     p.add_argument('--work-dir', default=None,
                    help='default: work_dirs/benchmark (grid), '
-                   'work_dirs/plateau (plateau) or work_dirs/race (race)')
+                   'work_dirs/plateau (plateau) or work_dirs/race (race; '
+                   'work_dirs/race_small with --testbed small)')
     p.add_argument('--data-root', default='data/fashion_mnist')
-    p.add_argument('--teacher-dir', default='work_dirs/demo/teacher',
-                   help='teacher.pth + teacher.json (trained if absent)')
+    p.add_argument('--teacher-dir', default=None,
+                   help='teacher.pth + teacher.json (trained if absent); '
+                   'default: the testbed\'s, work_dirs/demo/teacher for '
+                   'the README\'s pair')
     p.add_argument('--docs', default=None,
                    help='also write the results section of this Markdown '
                    'file, e.g. docs/benchmarks.md')
@@ -95,6 +101,12 @@ def parse_args(argv=None):
         p.error('--fractions and --plateau-fractions must be in (0, 1]')
     if not 0 < args.grid < 1:
         p.error('--grid must be in (0, 1)')
+    if args.testbed != 'readme' and args.protocol != 'race':
+        p.error(f'--testbed {args.testbed}: only the race runs on another '
+                'testbed than the README\'s pair')
+    from ssdkd_mm.experiments.testbeds import get_testbed
+    args.teacher_dir = (args.teacher_dir
+                        or get_testbed(args.testbed)['teacher_dir'])
     try:
         args.cfg_options = parse_options(args.cfg_options)
         args.variant = {v[0]: dict(base=v[1], options=parse_options(v[2:]))
@@ -108,6 +120,13 @@ def parse_args(argv=None):
 def add_race_args(p):
     """The race's options (``--protocol race``)."""
     from ssdkd_mm.experiments.race import ONE_SEED
+    from ssdkd_mm.experiments.testbeds import DEFAULT, TESTBEDS
+    p.add_argument('--testbed', choices=sorted(TESTBEDS), default=DEFAULT,
+                   help='race: the teacher-student pair (configs and '
+                   'teacher cache): "readme", the README\'s ResNet-34 -> '
+                   'ResNet-18 (default), or "small", the same at half '
+                   'width with a stride-2 first stage (~14x fewer '
+                   'multiply-adds), for slow machines')
     p.add_argument('--grid', type=float, default=0.05,
                    help='race: snapshot every GRID x budget (default 0.05)')
     p.add_argument('--default', default='ssdkd',
@@ -173,8 +192,11 @@ def main(argv=None):
                 args.budget, seeds=args.seeds, methods=args.methods,
                 variants=args.variant, one_seed=args.one_seed,
                 default=args.default, grid=args.grid,
-                work_dir=args.work_dir or 'work_dirs/race',
+                work_dir=args.work_dir or ('work_dirs/race' if args.testbed
+                                           == 'readme' else
+                                           f'work_dirs/race_{args.testbed}'),
                 data_root=args.data_root, teacher_dir=args.teacher_dir,
+                testbed=args.testbed,
                 results_json=args.results_json, command=command,
                 resume=not args.fresh, plan_only=args.plan)
         except ValueError as e:

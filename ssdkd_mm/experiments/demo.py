@@ -87,19 +87,30 @@ def _top1(metrics: Dict, task: str = 'cls') -> float:
     return float(metrics[TASKS[task]['metric']])
 
 
-def train_teacher(work_dir: str, data_root: str, task: str = 'cls') -> Dict:
-    """Train the teacher on the real train split, or reuse it."""
+def train_teacher(work_dir: str, data_root: str, task: str = 'cls',
+                  teacher_cfg: Optional[str] = None) -> Dict:
+    """Train the teacher on the real train split, or reuse it.
+
+    ``teacher_cfg`` (default: the task's) names the teacher's config; it is
+    kept in ``teacher.json``, and a teacher of another config (a file
+    without the name: the task's default) is refused rather than reused.
+    """
     t = TASKS[task]
+    teacher_cfg = teacher_cfg or t['teacher_cfg']
     ckpt = osp.join(work_dir, 'teacher.pth')
     info_file = osp.join(work_dir, 'teacher.json')
     if osp.isfile(ckpt) and osp.isfile(info_file):
         with open(info_file) as f:
             info = json.load(f)
+        there = info.get('config', t['teacher_cfg'])
+        if there != teacher_cfg:
+            raise ValueError(f'{work_dir} holds a teacher of {there}, not '
+                             f'of {teacher_cfg}; use another teacher dir')
         _say(f'Reusing the teacher in {ckpt} ({t["key"]} '
              f'{info[t["key"]]:.2f} %)')
         return info
-    _say(f'Training the teacher ({t["teacher_cfg"]}, real train split)')
-    cfg = Config.fromfile(config_path(t['teacher_cfg']))
+    _say(f'Training the teacher ({teacher_cfg}, real train split)')
+    cfg = Config.fromfile(config_path(teacher_cfg))
     set_data_root(cfg, data_root)
     runner, metrics, wall = _run(cfg, osp.join(work_dir, 'run'), 'teacher')
     tmp = ckpt + '.tmp'
@@ -107,7 +118,7 @@ def train_teacher(work_dir: str, data_root: str, task: str = 'cls') -> Dict:
                 'meta': {'source': cfg.work_dir}}, tmp)
     os.replace(tmp, ckpt)  # complete or absent
     info = {t['key']: _top1(metrics, task), 'train_wall_s': wall,
-            'checkpoint': ckpt}
+            'checkpoint': ckpt, 'config': teacher_cfg}
     with open(info_file, 'w') as f:
         json.dump(info, f, indent=2)
     return info

@@ -20,6 +20,7 @@ Finished (method, seed) runs are kept in ``records.jsonl`` (one record per
 snapshot) and never rerun. The outputs (``race.json``, ``race.md``,
 ``race_accuracy.png``) are written by :mod:`.race_report`.
 """
+import functools
 import json
 import math
 import os
@@ -32,6 +33,9 @@ import torch
 from .methods import GROUPS, METHODS, RACE_ABLATION, resolve_methods
 from .report import cpu_name
 from .stats import mean_std, time_to_accuracy
+from .race_records import load_records
+from .testbeds import DEFAULT as DEFAULT_TESTBED
+from .testbeds import get_testbed
 
 #: The published peers, in the order of the issue (those present in
 #: :data:`.methods.METHODS` race).
@@ -41,10 +45,6 @@ PEERS = ('fast2', 'fast5', 'fast10', 'deepinv', 'cmi', 'dfq', 'dafl',
 ONE_SEED = ('fast10', 'deepinv', 'cmi', 'dfq', 'dafl', 'zskt', 'dfad')
 #: Fractions of the teacher's top-1 the race times.
 TARGETS = (0.90, 0.95, 0.98)
-#: The teacher-student pair the race runs (the README's).
-TESTBED = ('fmnist-resnet34-resnet18: Fashion-MNIST, ResNet-34 (base 16) '
-           'teacher trained on the real train split -> ResNet-18 (base 16) '
-           'student, data-free')
 #: How each run's learning-rate schedule relates to the times it is read at.
 SCHEDULE = (
     'One run per method and seed, fitted to the budget B: '
@@ -279,20 +279,6 @@ def resolve_race(spec: Optional[Sequence[str]],
     return out + [n for n in variants if n not in out]
 
 
-def _load(rec_file: str, budget_s: float, machine: Dict) -> List[Dict]:
-    with open(rec_file) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    records = [r for r in records if abs(r['budget_s'] - budget_s) < 1e-6]
-    for r in records:
-        there = tuple(r.get(k) for k in machine)
-        if there != tuple(machine.values()):
-            raise ValueError(
-                f'{rec_file} holds runs from another machine or grid '
-                f'{there}, not {tuple(machine.values())}; the race runs on '
-                'one machine and grid: use another --work-dir or --fresh')
-    return records
-
-
 def run_race(budget_s: float,
              seeds: Sequence[int] = (0, 1, 2),
              methods: Optional[Sequence[str]] = None,
@@ -303,7 +289,8 @@ def run_race(budget_s: float,
              targets: Sequence[float] = TARGETS,
              work_dir: str = 'work_dirs/race',
              data_root: str = 'data/fashion_mnist',
-             teacher_dir: str = 'work_dirs/demo/teacher',
+             teacher_dir: Optional[str] = None,
+             testbed: str = DEFAULT_TESTBED,
              results_json: Optional[str] = None,
              command: str = '',
              resume: bool = True,
@@ -323,11 +310,16 @@ def run_race(budget_s: float,
             every method of that family (e.g. small batches in tests).
         plan_only: print the planned runs and their timed seconds, run
             nothing.
-        run_fn: the runner of one run (default :func:`.runs.run_method`).
+        testbed: the teacher-student pair (:mod:`.testbeds`); its configs
+            and, unless ``teacher_dir`` is given, its teacher cache.
+        run_fn: the runner of one run (default :func:`.runs.run_method` on
+            ``testbed``).
     """
     from .race_report import write_outputs
     from .report import machine_info
     variants = dict(variants or {})
+    tb = get_testbed(testbed)
+    teacher_dir = teacher_dir or tb['teacher_dir']
     names = resolve_race(methods, variants)
     if default not in names:
         raise ValueError(f'the default {default!r} is not among the raced '
@@ -339,17 +331,12 @@ def run_race(budget_s: float,
     rec_file = osp.join(work_dir, 'records.jsonl')
     records: List[Dict] = []
     if resume and osp.isfile(rec_file):
-        records = _load(rec_file, budget_s, machine)
-    for r in records:
-        want = variants.get(r['method'], {}).get('options') or None
-        if r['method'] in variants and (r.get('options') or None) != want:
-            raise ValueError(
-                f"{rec_file}: variant {r['method']!r} ran with options "
-                f"{r.get('options')}, now {want}; rename it, or use another "
-                '--work-dir or --fresh')
+        records = load_records(rec_file, budget_s, machine, testbed,
+                               variants)
     done = {(r['method'], r['seed']) for r in records}
     todo = [p for p in plan if p not in done]
     n_snap = len(grid_points(budget_s, grid)) + 1
+    print(f'[race] testbed {testbed}: {tb["pair"]}', flush=True)
     print(f'[race] {len(plan)} runs of {budget_s:g} s, {len(todo)} to go: '
           f'{len(todo) * budget_s / 3600:.2f} h of timed training, plus '
           f'start-up and {n_snap} test-split evaluations per run (off the '
@@ -364,11 +351,11 @@ def run_race(budget_s: float,
     from .demo import train_teacher
     from .runs import run_method
     register_all_modules(init_default_scope=False)
-    run_fn = run_fn or run_method
+    run_fn = run_fn or functools.partial(run_method, testbed=testbed)
     os.makedirs(work_dir, exist_ok=True)
     if prepare_data:
         prepare_fashion_mnist(data_root)
-    teacher = train_teacher(teacher_dir, data_root, 'cls')
+    teacher = train_teacher(teacher_dir, data_root, 'cls', tb['teacher_cfg'])
     points = grid_points(budget_s, grid)
     for name, seed in todo:
         print(f'\n[race {time.strftime("%H:%M:%S")}] {name}, seed {seed}, '
@@ -380,7 +367,7 @@ def run_race(budget_s: float,
                       budget_s, points, osp.join(work_dir, name),
                       cfg_options=opts or None)
         recs = [dict(r, method=name, options=variants.get(name, {}).get(
-            'options'), **machine) for r in recs]
+            'options'), testbed=testbed, **machine) for r in recs]
         with open(rec_file, 'a') as f:
             for r in recs:
                 f.write(json.dumps(r) + '\n')
@@ -391,7 +378,8 @@ def run_race(budget_s: float,
     info = machine_info()
     result.update(
         machine=info['processor'], cpu_capability=machine['cpu_capability'],
-        testbed=TESTBED, seeds=list(seeds), budget_s=budget_s,
+        testbed=testbed, testbed_pair=tb['pair'], seeds=list(seeds),
+        budget_s=budget_s,
         grid_s=[round(p, 2) for p in points], schedule=SCHEDULE,
         one_seed=[n for n in one_seed if n in names],
         variants=variants, command=command,

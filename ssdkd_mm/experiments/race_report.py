@@ -54,7 +54,9 @@ def markdown(res: Dict) -> str:
     teacher = res['teacher_top1']
     lines = [
         f"Race on {res['machine']} (torch CPU capability "
-        f"{res['cpu_capability']}); testbed {res['testbed']}; teacher "
+        f"{res['cpu_capability']}); testbed {res['testbed']}"
+        + (f" ({res['testbed_pair']})" if res.get('testbed_pair') else '')
+        + f"; teacher "
         f"top-1 {teacher:.2f} %; {res['budget_s']:g} s of training-loop "
         f"time per run, students evaluated every "
         f"{res['grid_s'][0] if res['grid_s'] else res['budget_s']:g} s and "
@@ -154,7 +156,8 @@ def plot(res: Dict, path: str) -> None:
         ax.legend(fontsize=7, loc='lower right')
     axes[0].set_ylim(floor, top + 2)
     axes[0].set_ylabel('top-1 on the real test split (%), mean ± std')
-    fig.suptitle(f"race: {res['machine']} ({res['cpu_capability']}), "
+    fig.suptitle(f"race ({res['testbed']} testbed): {res['machine']} "
+                 f"({res['cpu_capability']}), "
                  f"{res['budget_s']:g} s per run, teacher {top:.2f} %",
                  fontsize=10)
     fig.tight_layout()

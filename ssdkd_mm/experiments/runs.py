@@ -10,20 +10,23 @@ from mmengine.config import Config
 
 from ..engine.config import load_config
 
-from .common import SSDKD_CFG, config_path, fit_to_budget, set_data_root
+from .common import config_path, fit_to_budget, set_data_root
 from .methods import METHODS, apply_options
+from .testbeds import DEFAULT, method_config
 
 
 def build_config(method: str, teacher_ckpt: str, data_root: str,
                  budget_s: float, points_s: Sequence[float], seed: int,
                  work_dir: str,
-                 cfg_options: Optional[Dict] = None) -> Config:
-    """The method's config, fitted to a wall-clock budget with snapshots at
-    ``points_s``."""
+                 cfg_options: Optional[Dict] = None,
+                 testbed: str = DEFAULT) -> Config:
+    """The method's config on ``testbed`` (:mod:`.testbeds`), fitted to a
+    wall-clock budget with snapshots at ``points_s``."""
     m = METHODS[method]
+    path = config_path(method_config(method, testbed))
     if m['family'] == 'ssdkd':
         from ..engine.config import complete_config
-        cfg = Config.fromfile(config_path(SSDKD_CFG))
+        cfg = Config.fromfile(path)
         apply_options(cfg, method)
         complete_config(cfg, log=False)
         cfg.model.teacher_ckpt = teacher_ckpt
@@ -34,7 +37,7 @@ def build_config(method: str, teacher_ckpt: str, data_root: str,
                 h['eval_teacher'] = False
         calibrate = 50
     else:
-        cfg = load_config(config_path(m['config']), log=False)
+        cfg = load_config(path, log=False)
         cfg.model.teachers.res34.ckpt_path = teacher_ckpt
         warmup = 0
         # ZSKT/DFAD iterations hold 5-10 student steps: calibrate sooner.
@@ -58,8 +61,10 @@ def build_config(method: str, teacher_ckpt: str, data_root: str,
 def run_method(method: str, seed: int, teacher_ckpt: str, data_root: str,
                budget_s: float, points_s: Sequence[float], work_dir: str,
                metric: str = 'accuracy/top1',
-               cfg_options: Optional[Dict] = None) -> List[Dict]:
-    """Distil with one method and seed; one record per snapshot."""
+               cfg_options: Optional[Dict] = None,
+               testbed: str = DEFAULT) -> List[Dict]:
+    """Distil with one method and seed on ``testbed``; one record per
+    snapshot."""
     from mmengine.runner import Runner
 
     from ..engine.hooks import SSDKDSnapshotHook
@@ -67,7 +72,7 @@ def run_method(method: str, seed: int, teacher_ckpt: str, data_root: str,
     from ..utils.modules import unwrap
     cfg = build_config(method, teacher_ckpt, data_root, budget_s, points_s,
                        seed, osp.join(work_dir, method, f'seed{seed}'),
-                       cfg_options)
+                       cfg_options, testbed)
     runner = Runner.from_cfg(cfg)
     runner.train()
     snap_hook = next(h for h in runner.hooks
