@@ -277,5 +277,6 @@ def test_refresh_rescores_every_entry_with_the_models_given():
     unc, hist = task.phi_statistics(t)
     want = rep.rule(scoring.modulating(unc, hist, normalize=False),
                     task.kl(s, t, 3.0))
-    assert torch.allclose(rep.buffer.priority, want)
+    # chunks of 3 and 1 vs one batch of 4: GEMM rounding differs per CPU
+    assert torch.allclose(rep.buffer.priority, want, rtol=1e-4, atol=1e-7)
     assert torch.equal(rep.buffer.pseudo_label, t.argmax(1))
